@@ -1,0 +1,39 @@
+from django.contrib.auth import views as auth_views
+from django.shortcuts import redirect, render
+
+from audit.models import AuditLog
+from audit.services import audit_log
+
+from .forms import EmailAuthenticationForm
+from .roles import is_staff_user
+
+
+def home(request):
+    """The landing page for visitors; signed-in people go to their own home."""
+    if request.user.is_authenticated:
+        if is_staff_user(request.user):
+            return redirect("dashboard:home")
+        if hasattr(request.user, "member"):
+            return redirect("portal:home")
+    return render(request, "home.html")
+
+
+class LoginView(auth_views.LoginView):
+    authentication_form = EmailAuthenticationForm
+    redirect_authenticated_user = True
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        audit_log(action=AuditLog.Action.PASSWORD_CHANGED, actor=self.request.user, target=self.request.user,
+                  data={"how": "change"}, request=self.request)
+        return response
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        audit_log(action=AuditLog.Action.PASSWORD_CHANGED, actor=form.user, target=form.user,
+                  data={"how": "reset"}, request=self.request)
+        return response

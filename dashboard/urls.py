@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import views
+
+app_name = "dashboard"
+urlpatterns = [
+    path("", views.staff_home, name="home"),
+    path("applications/", views.applications, name="applications"),
+    path("members/<int:pk>/", views.member_detail, name="member_detail"),
+    path("members/<int:pk>/approve/", views.member_approve_view, name="member_approve"),
+    path("members/<int:pk>/reject/", views.member_reject_view, name="member_reject"),
+    path("members/<int:pk>/record-payment/", views.member_record_payment_view, name="member_record_payment"),
+    path("documents/<int:pk>/verify/", views.document_verify_view, name="document_verify"),
+    path("documents/<int:pk>/reject/", views.document_reject_view, name="document_reject"),
+]

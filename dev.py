@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Developer entry point: needs only python3 (>= 3.10) and git.
+
+    python3 dev.py run     set up everything and serve the app on http://127.0.0.1:8000/
+    python3 dev.py test    set up everything and run the whole test suite (extra args go to pytest)
+    python3 dev.py check   lint, missing-migration and deployment checks (CI runs these too)
+
+Set-up is idempotent: a virtualenv in .venv with the pinned requirements (reinstalled only when
+requirements*.txt change), migrations, reference data and demo accounts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+REQUIREMENTS = [ROOT / "requirements.txt", ROOT / "requirements-dev.txt"]
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def run(*args: str | os.PathLike, env: dict | None = None) -> None:
+    completed = subprocess.run([str(a) for a in args], cwd=ROOT, env=env)
+    if completed.returncode != 0:
+        sys.exit(completed.returncode)
+
+
+def ensure_venv() -> None:
+    if sys.version_info < (3, 10):
+        sys.exit("Python 3.10 or newer is required.")
+    if not PYTHON.exists():
+        say("creating virtualenv in .venv")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in REQUIREMENTS)).hexdigest()
+    stamp = VENV / ".requirements.sha256"
+    if not stamp.exists() or stamp.read_text() != digest:
+        say("installing pinned dependencies")
+        run(PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "-r", ROOT / "requirements-dev.txt")
+        stamp.write_text(digest)
+
+
+def manage(*args: str, env: dict | None = None) -> None:
+    run(PYTHON, ROOT / "manage.py", *args, env=env)
+
+
+def setup_database() -> None:
+    say("applying migrations")
+    manage("migrate", "--noinput", "--verbosity", "0")
+    say("loading reference data and demo accounts")
+    manage("setup_demo")
+
+
+def cmd_run(argv: list[str]) -> None:
+    address = argv[0] if argv else "127.0.0.1:8000"
+    ensure_venv()
+    setup_database()
+    say(f"serving on http://{address}/  (Ctrl+C to stop)")
+    manage("runserver", address)
+
+
+def cmd_test(argv: list[str]) -> None:
+    ensure_venv()
+    run(PYTHON, "-m", "pytest", *argv)
+
+
+def cmd_check(argv: list[str]) -> None:
+    ensure_venv()
+    say("ruff")
+    run(BIN / "ruff", "check", ".")
+    say("missing migrations")
+    manage("makemigrations", "--check", "--dry-run")
+    say("deployment checks with the documented production settings")
+    env = {**os.environ, **production_example_env()}
+    manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+
+
+def production_example_env() -> dict[str, str]:
+    """The production values documented in .env.example (the lines marked `# prod:`)."""
+    values = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line.startswith("# prod: "):
+            key, _, value = line.removeprefix("# prod: ").partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+COMMANDS = {"run": cmd_run, "test": cmd_test, "check": cmd_check}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit(__doc__)
+    COMMANDS[sys.argv[1]](sys.argv[2:])

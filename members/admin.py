@@ -1,0 +1,86 @@
+from django.contrib import admin
+
+from .models import Country, Document, Member, MembershipCategory, MembershipNumberCounter, Region
+
+
+@admin.register(Country)
+class CountryAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "iso3", "dial_code"]
+    search_fields = ["name", "code", "iso3", "dial_code"]
+
+
+@admin.register(Region)
+class RegionAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "country"]
+    list_filter = ["country"]
+    search_fields = ["name", "code"]
+    list_select_related = ["country"]
+
+
+@admin.register(MembershipCategory)
+class MembershipCategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "registration_fee", "renewal_fee", "late_fee", "period_months", "grace_days", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "code"]
+    prepopulated_fields = {"code": ["name"]}
+
+
+@admin.register(MembershipNumberCounter)
+class MembershipNumberCounterAdmin(admin.ModelAdmin):
+    """Read-only: editing a counter by hand could reuse a number."""
+
+    list_display = ["prefix", "year", "last_value"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class DocumentInline(admin.TabularInline):
+    model = Document
+    extra = 0
+    fields = ["doc_type", "original_name", "content_type", "size", "status", "rejection_reason", "is_current", "uploaded_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Member)
+class MemberAdmin(admin.ModelAdmin):
+    """Status, number and payment fields are read-only here: they change only through the
+    membership services (staff pages), which keep the audit trail."""
+
+    list_display = ["__str__", "status", "category", "phone_number", "country", "region", "applied_at"]
+    list_filter = ["status", "category", "country", "applied_at"]
+    search_fields = ["user__email", "user__first_name", "user__last_name", "=id_number", "=membership_number", "=phone_number"]
+    list_select_related = ["user", "category", "country", "region"]
+    show_full_result_count = False
+    date_hierarchy = "applied_at"
+    raw_id_fields = ["user"]
+    autocomplete_fields = ["region", "country"]
+    readonly_fields = [
+        "membership_number", "status", "status_reason", "status_changed_at", "applied_at", "approved_at",
+        "approved_by", "activated_at", "registration_paid_at", "registration_payment_reference",
+        "period_start", "period_end", "updated_at",
+    ]
+    inlines = [DocumentInline]
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    list_display = ["member", "doc_type", "status", "is_current", "uploaded_at", "reviewed_at"]
+    list_filter = ["status", "doc_type", "is_current"]
+    search_fields = ["member__user__email", "member__membership_number", "original_name"]
+    list_select_related = ["member__user"]
+    readonly_fields = [f.name for f in Document._meta.fields]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,231 @@
+import uuid
+from pathlib import PurePath
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.storage import storages
+from django.db import models
+from django.utils import timezone
+
+
+class Country(models.Model):
+    code = models.CharField("ISO 3166 alpha-2 code", max_length=2, primary_key=True)
+    name = models.CharField(max_length=100, unique=True)
+    iso3 = models.CharField("ISO 3166 alpha-3 code", max_length=3, unique=True)
+    dial_code = models.CharField(max_length=8, blank=True, help_text="Without '+', e.g. 254.")
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "countries"
+
+    def __str__(self):
+        return self.name
+
+
+class Region(models.Model):
+    """A first-level subdivision: one of Kenya's 47 counties, or another country's region."""
+
+    country = models.ForeignKey(Country, on_delete=models.PROTECT, related_name="regions")
+    code = models.CharField(max_length=10, help_text="Official code, e.g. 047 for Nairobi County.")
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["country", "name"]
+        constraints = [models.UniqueConstraint(fields=["country", "code"], name="members_region_unique_code")]
+
+    def __str__(self):
+        return self.name
+
+
+class DocumentType(models.TextChoices):
+    NATIONAL_ID = "national_id", "National ID or passport copy"
+    PASSPORT_PHOTO = "passport_photo", "Passport photo"
+    CERTIFICATE = "certificate", "Academic or professional certificate"
+    OTHER = "other", "Other supporting document"
+
+
+class MembershipCategory(models.Model):
+    """What a member pays and must provide. Money is whole Kenya shillings: M-Pesa takes no cents."""
+
+    code = models.SlugField(max_length=30, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    registration_fee = models.PositiveIntegerField(help_text="KES, paid once on joining.")
+    renewal_fee = models.PositiveIntegerField(help_text="KES, per period.")
+    late_fee = models.PositiveIntegerField(default=0, help_text="KES, added when renewing after the grace period.")
+    period_months = models.PositiveSmallIntegerField(default=12, help_text="0 means the membership never expires.")
+    grace_days = models.PositiveSmallIntegerField(default=30)
+    required_documents = models.JSONField(
+        default=list, blank=True, help_text="Document types an applicant must upload, e.g. [\"national_id\"]."
+    )
+    is_active = models.BooleanField(default=True, help_text="Only active categories are offered at registration.")
+    display_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["display_order", "name"]
+        verbose_name_plural = "membership categories"
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        known = set(DocumentType.values)
+        if not isinstance(self.required_documents, list) or not set(self.required_documents) <= known:
+            raise ValidationError(
+                {"required_documents": f"Use a list drawn from: {', '.join(sorted(known))}."}
+            )
+
+    @property
+    def required_document_labels(self):
+        return [DocumentType(code).label for code in self.required_documents]
+
+
+class MembershipNumberCounter(models.Model):
+    """One row per (prefix, year); incremented under a row lock in the approving transaction."""
+
+    prefix = models.CharField(max_length=10)
+    year = models.PositiveSmallIntegerField()
+    last_value = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["prefix", "year"], name="members_counter_unique_year")]
+
+    def __str__(self):
+        return f"{self.prefix}-{self.year}: {self.last_value}"
+
+
+class Member(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending review"
+        APPROVED = "approved", "Approved, awaiting registration fee"
+        ACTIVE = "active", "Active"
+        REJECTED = "rejected", "Rejected"
+        SUSPENDED = "suspended", "Suspended"
+        GRACE = "grace", "In grace period"
+        EXPIRED = "expired", "Expired"
+
+    class IdType(models.TextChoices):
+        NATIONAL_ID = "national_id", "National ID"
+        PASSPORT = "passport", "Passport"
+        ALIEN_ID = "alien_id", "Alien ID"
+
+    class Gender(models.TextChoices):
+        FEMALE = "female", "Female"
+        MALE = "male", "Male"
+        OTHER = "other", "Other"
+        UNDISCLOSED = "undisclosed", "Prefer not to say"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="member")
+    membership_number = models.CharField(max_length=32, unique=True, null=True, blank=True, editable=False)
+    category = models.ForeignKey(MembershipCategory, on_delete=models.PROTECT, related_name="members")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status_reason = models.TextField(blank=True, help_text="Why the last status change happened (shown to the member).")
+    status_changed_at = models.DateTimeField(default=timezone.now)
+
+    other_names = models.CharField(max_length=100, blank=True)
+    id_type = models.CharField("ID type", max_length=20, choices=IdType.choices, default=IdType.NATIONAL_ID)
+    id_number = models.CharField("ID or passport number", max_length=20)
+    date_of_birth = models.DateField()
+    gender = models.CharField(max_length=20, choices=Gender.choices)
+    phone_number = models.CharField(max_length=15, db_index=True, help_text="Normalised, e.g. 254712345678.")
+    postal_address = models.CharField(max_length=200, blank=True)
+    physical_address = models.CharField(max_length=255, blank=True)
+    country = models.ForeignKey(Country, on_delete=models.PROTECT, related_name="members")
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, null=True, blank=True, related_name="members")
+    occupation = models.CharField(max_length=100, blank=True)
+    organisation = models.CharField("employer or organisation", max_length=150, blank=True)
+
+    applied_at = models.DateTimeField(default=timezone.now)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    activated_at = models.DateTimeField(null=True, blank=True)
+    # The seam to payments: set once when the registration fee is received (by M-Pesa or recorded offline).
+    registration_paid_at = models.DateTimeField(null=True, blank=True)
+    registration_payment_reference = models.CharField(max_length=64, blank=True)
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True, help_text="Last day of the current period, inclusive.")
+
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-applied_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["id_type", "id_number"], name="members_member_unique_id_number"),
+        ]
+        indexes = [models.Index(fields=["status", "-applied_at"])]
+        permissions = [
+            ("review_application", "Can approve or reject membership applications"),
+            ("record_offline_payment", "Can record a payment received outside M-Pesa"),
+        ]
+
+    def __str__(self):
+        return f"{self.full_name} ({self.membership_number or 'applicant'})"
+
+    @property
+    def full_name(self):
+        parts = [self.user.first_name, self.other_names, self.user.last_name]
+        return " ".join(p for p in parts if p)
+
+    @property
+    def email(self):
+        return self.user.email
+
+    @property
+    def registration_paid(self):
+        return self.registration_paid_at is not None
+
+    def current_documents(self):
+        return self.documents.filter(is_current=True)
+
+
+def document_upload_to(instance, filename):
+    # The stored name is random: nothing the uploader typed reaches the filesystem.
+    extension = PurePath(filename).suffix.lower()
+    return f"documents/{timezone.now():%Y/%m}/{uuid.uuid4().hex}{extension}"
+
+
+def private_storage():
+    return storages["private"]
+
+
+class Document(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting review"
+        VERIFIED = "verified", "Verified"
+        REJECTED = "rejected", "Rejected"
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="documents")
+    doc_type = models.CharField("document type", max_length=20, choices=DocumentType.choices)
+    file = models.FileField(upload_to=document_upload_to, storage=private_storage, max_length=200)
+    original_name = models.CharField(max_length=150)
+    content_type = models.CharField(max_length=50)
+    size = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    rejection_reason = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    # A re-upload replaces the current document of that type; the old one stays for the record.
+    is_current = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["doc_type", "-uploaded_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "doc_type"],
+                condition=models.Q(is_current=True),
+                name="members_document_one_current_per_type",
+            )
+        ]
+        permissions = [("review_document", "Can verify or reject members' documents")]
+
+    def __str__(self):
+        return f"{self.get_doc_type_display()} of {self.member.full_name}"
+
+    @property
+    def is_image(self):
+        return self.content_type in ("image/jpeg", "image/png")

@@ -1,0 +1,311 @@
+"""Every write to a member's membership goes through here: registration, document decisions, status.
+
+Status changes are compare-and-set updates (`filter(pk=..., status__in=allowed).update(...)`), so two
+staff clicking at once, or a payment arriving during an approval, cannot both act. Each change is
+written to the audit trail with actor, from, to and reason.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from dateutil.relativedelta import relativedelta
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.roles import MEMBER
+from audit.models import AuditLog
+from audit.services import audit_log
+
+from .models import Document, DocumentType, Member, MembershipCategory
+from .numbering import next_membership_number
+from .uploads import check_upload
+
+Status = Member.Status
+
+# to-status -> the statuses it may be entered from
+TRANSITIONS: dict[str, set[str]] = {
+    Status.APPROVED: {Status.PENDING},
+    Status.REJECTED: {Status.PENDING, Status.APPROVED},
+    Status.ACTIVE: {Status.APPROVED, Status.GRACE, Status.EXPIRED, Status.SUSPENDED},
+    Status.GRACE: {Status.ACTIVE},
+    Status.EXPIRED: {Status.ACTIVE, Status.GRACE},
+    Status.SUSPENDED: {Status.ACTIVE, Status.GRACE, Status.EXPIRED, Status.APPROVED},
+    Status.PENDING: set(),
+}
+
+
+class MembershipError(Exception):
+    """A membership action that cannot happen now; the message is safe to show to the user."""
+
+
+@dataclass(frozen=True)
+class DocumentUpload:
+    doc_type: str
+    file: object  # an UploadedFile
+
+
+def _today() -> datetime.date:
+    return timezone.localdate()
+
+
+def _change_status(member: Member, *, to: str, actor, reason: str = "", request=None, **fields) -> Member:
+    allowed = TRANSITIONS[to]
+    previous = member.status
+    updated = Member.objects.filter(pk=member.pk, status__in=allowed).update(
+        status=to, status_reason=reason, status_changed_at=timezone.now(), updated_at=timezone.now(), **fields
+    )
+    if updated != 1:
+        current = Member.objects.filter(pk=member.pk).values_list("status", flat=True).first()
+        raise MembershipError(
+            f"This membership is {Status(current).label.lower() if current else 'gone'}; "
+            f"it cannot become {Status(to).label.lower()}."
+        )
+    member.refresh_from_db()
+    audit_log(
+        action=AuditLog.Action.STATUS_CHANGED,
+        actor=actor,
+        target=member,
+        data={"from": previous, "to": to},
+        reason=reason,
+        request=request,
+    )
+    return member
+
+
+# --- Registration ----------------------------------------------------------------------------------
+
+
+def member_register(
+    *,
+    email: str,
+    password: str,
+    first_name: str,
+    last_name: str,
+    category: MembershipCategory,
+    documents: list[DocumentUpload],
+    request=None,
+    **profile,
+) -> Member:
+    """Create the account, the pending application and its documents, all or nothing."""
+    User = get_user_model()
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(
+                email=email, password=password, first_name=first_name, last_name=last_name
+            )
+            user.groups.add(Group.objects.get_or_create(name=MEMBER)[0])
+            member = Member.objects.create(user=user, category=category, **profile)
+            for upload in documents:
+                document = _store_document(member, upload)
+                stored.append(document.file.name)
+            audit_log(
+                action=AuditLog.Action.REGISTERED,
+                actor=user,
+                target=member,
+                data={"category": category.code, "documents": [d.doc_type for d in documents]},
+                request=request,
+            )
+    except IntegrityError as exc:
+        _delete_files(stored)
+        message = str(exc).lower()
+        if "email" in message:
+            raise ValidationError({"email": "An account with this email address already exists."}) from None
+        if "id_number" in message:
+            raise ValidationError({"id_number": "A member with this ID number is already registered."}) from None
+        raise
+    except BaseException:
+        _delete_files(stored)
+        raise
+    return member
+
+
+def _store_document(member: Member, upload: DocumentUpload) -> Document:
+    checked = check_upload(upload.file, upload.doc_type)
+    original = upload.file.name[:150]
+    document = Document(
+        member=member,
+        doc_type=upload.doc_type,
+        original_name=original,
+        content_type=checked.content_type,
+        size=checked.size,
+    )
+    document.file.save(f"upload{checked.extension}", upload.file, save=False)
+    try:
+        document.save()
+    except BaseException:
+        document.file.storage.delete(document.file.name)
+        raise
+    return document
+
+
+def _delete_files(names: list[str]) -> None:
+    from .models import private_storage
+
+    storage = private_storage()
+    for name in names:
+        storage.delete(name)
+
+
+def document_replace(*, member: Member, upload: DocumentUpload, actor, request=None) -> Document:
+    """A member uploads a new file for a document type (first time, or after a rejection)."""
+    if member.status not in (Status.PENDING, Status.APPROVED):
+        raise MembershipError("Documents can only be changed while the application is under review.")
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            previous = (
+                Document.objects.select_for_update()
+                .filter(member=member, doc_type=upload.doc_type, is_current=True)
+                .first()
+            )
+            if previous is not None:
+                if previous.status == Document.Status.VERIFIED:
+                    raise MembershipError("This document has already been verified; it cannot be replaced.")
+                Document.objects.filter(pk=previous.pk).update(is_current=False)
+            document = _store_document(member, upload)
+            stored.append(document.file.name)
+            audit_log(
+                action=AuditLog.Action.DOCUMENT_UPLOADED,
+                actor=actor,
+                target=document,
+                data={"member": member.pk, "doc_type": upload.doc_type, "replaces": previous.pk if previous else None},
+                request=request,
+            )
+    except BaseException:
+        _delete_files(stored)
+        raise
+    return document
+
+
+# --- Review ------------------------------------------------------------------------------------------
+
+
+def document_verify(*, document: Document, actor, request=None) -> Document:
+    return _document_decide(document=document, status=Document.Status.VERIFIED, reason="", actor=actor, request=request)
+
+
+def document_reject(*, document: Document, reason: str, actor, request=None) -> Document:
+    reason = (reason or "").strip()
+    if not reason:
+        raise MembershipError("Give the member a reason, so they know what to upload instead.")
+    return _document_decide(document=document, status=Document.Status.REJECTED, reason=reason, actor=actor, request=request)
+
+
+def _document_decide(*, document, status, reason, actor, request):
+    with transaction.atomic():
+        updated = Document.objects.filter(
+            pk=document.pk, is_current=True, member__status__in=[Status.PENDING, Status.APPROVED]
+        ).update(status=status, rejection_reason=reason, reviewed_by=actor, reviewed_at=timezone.now())
+        if updated != 1:
+            raise MembershipError("This document is no longer open for review.")
+        document.refresh_from_db()
+        audit_log(
+            action=AuditLog.Action.DOCUMENT_VERIFIED if status == Document.Status.VERIFIED else AuditLog.Action.DOCUMENT_REJECTED,
+            actor=actor,
+            target=document,
+            data={"member": document.member_id, "doc_type": document.doc_type},
+            reason=reason,
+            request=request,
+        )
+    return document
+
+
+def missing_documents(member: Member) -> list[str]:
+    """Required document types with no current upload, or whose current upload was rejected."""
+    current = {d.doc_type: d.status for d in member.documents.all() if d.is_current}
+    return [
+        code
+        for code in member.category.required_documents
+        if current.get(code) in (None, Document.Status.REJECTED)
+    ]
+
+
+def unverified_documents(member: Member) -> list[str]:
+    current = {d.doc_type: d.status for d in member.documents.all() if d.is_current}
+    return [code for code in member.category.required_documents if current.get(code) != Document.Status.VERIFIED]
+
+
+def member_approve(*, member: Member, actor, request=None) -> Member:
+    """Accept the application: issue the membership number; activate at once if the fee is already paid."""
+    with transaction.atomic():
+        member = Member.objects.select_for_update().select_related("category").get(pk=member.pk)
+        if member.status != Status.PENDING:
+            raise MembershipError(f"This application is {member.get_status_display().lower()}; only pending ones can be approved.")
+        waiting = unverified_documents(member)
+        if waiting:
+            labels = ", ".join(DocumentType(code).label for code in waiting)
+            raise MembershipError(f"Verify every required document first (still open: {labels}).")
+        now = timezone.now()
+        number = next_membership_number(prefix=settings.MEMBERSHIP_NUMBER_PREFIX, year=timezone.localdate(now).year)
+        member = _change_status(
+            member, to=Status.APPROVED, actor=actor, request=request,
+            membership_number=number, approved_at=now, approved_by=actor,
+        )
+        audit_log(action=AuditLog.Action.NUMBER_ISSUED, actor=actor, target=member, data={"number": number}, request=request)
+        if member.registration_paid:
+            member = _activate(member, actor=actor, request=request)
+    return member
+
+
+def member_reject(*, member: Member, reason: str, actor, request=None) -> Member:
+    reason = (reason or "").strip()
+    if not reason:
+        raise MembershipError("Give the applicant a reason for the rejection.")
+    with transaction.atomic():
+        return _change_status(member, to=Status.REJECTED, actor=actor, reason=reason, request=request)
+
+
+def member_record_registration_payment(
+    *, member: Member, reference: str, actor, paid_at: datetime.datetime | None = None, request=None
+) -> Member:
+    """The registration fee has been received. Payments call this on completion; staff call it for cash,
+    cheque or bank payments. Applied once: a second call for the same member changes nothing.
+    """
+    reference = (reference or "").strip()
+    if not reference:
+        raise MembershipError("Enter the payment reference (receipt, cheque or bank transaction number).")
+    paid_at = paid_at or timezone.now()
+    with transaction.atomic():
+        updated = Member.objects.filter(
+            pk=member.pk, registration_paid_at__isnull=True, status__in=[Status.PENDING, Status.APPROVED]
+        ).update(registration_paid_at=paid_at, registration_payment_reference=reference[:64], updated_at=timezone.now())
+        if updated != 1:
+            raise MembershipError("The registration fee for this application is already recorded, or it is closed.")
+        member.refresh_from_db()
+        audit_log(
+            action=AuditLog.Action.PAYMENT_RECORDED,
+            actor=actor,
+            target=member,
+            data={"kind": "registration", "reference": reference[:64], "amount": member.category.registration_fee},
+            request=request,
+        )
+        if member.status == Status.APPROVED:
+            member = _activate(member, actor=actor, request=request)
+    return member
+
+
+def _activate(member: Member, *, actor, request=None) -> Member:
+    start = _today()
+    end = period_end_for(start, member.category.period_months)
+    return _change_status(
+        member, to=Status.ACTIVE, actor=actor, request=request,
+        reason="Approved and registration fee received.",
+        activated_at=timezone.now(), period_start=start, period_end=end,
+    )
+
+
+def period_end_for(start: datetime.date, months: int) -> datetime.date | None:
+    """Last day (inclusive) of a period of `months` calendar months from `start`; None never expires.
+
+    29 Feb 2028 + 12 months ends on 27 Feb 2029 (the day before 28 Feb 2029), not on an invalid date.
+    """
+    if not months:
+        return None
+    return start + relativedelta(months=months) - datetime.timedelta(days=1)

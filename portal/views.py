@@ -1,0 +1,77 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from members.forms import DocumentUploadForm
+from members.models import DocumentType, Member
+from members.services import DocumentUpload, MembershipError, document_replace, missing_documents
+
+STATUS_EXPLANATIONS = {
+    Member.Status.PENDING: "Your application is being reviewed. Staff check your documents, then approve it.",
+    Member.Status.APPROVED: "Your application is approved. Your membership starts once the registration fee is received.",
+    Member.Status.ACTIVE: "Your membership is active.",
+    Member.Status.REJECTED: "Your application was not accepted.",
+    Member.Status.SUSPENDED: "Your membership is suspended. Contact the office.",
+    Member.Status.GRACE: "Your membership period has ended; renew before the grace period runs out.",
+    Member.Status.EXPIRED: "Your membership has expired. Renew to restore it.",
+}
+
+
+def _own_member(request) -> Member:
+    try:
+        return (
+            Member.objects.select_related("category", "country", "region", "user")
+            .prefetch_related("documents")
+            .get(user=request.user)
+        )
+    except Member.DoesNotExist:
+        raise Http404("You have no membership application.") from None
+
+
+@login_required
+def home(request):
+    if not hasattr(request.user, "member"):
+        return redirect("home")
+    return _render_home(request, _own_member(request))
+
+
+def _render_home(request, member, *, upload_form=None, status=200):
+    documents = [d for d in member.documents.all() if d.is_current]
+    by_type = {d.doc_type: d for d in documents}
+    context = {
+        "member": member,
+        "explanation": STATUS_EXPLANATIONS[member.status],
+        "documents": documents,
+        "missing": [
+            {"code": code, "label": DocumentType(code).label, "document": by_type.get(code)}
+            for code in missing_documents(member)
+        ],
+        "fee_due": member.status in (Member.Status.PENDING, Member.Status.APPROVED) and not member.registration_paid,
+        "uploadable": member.status in (Member.Status.PENDING, Member.Status.APPROVED),
+        "upload_form": upload_form,
+    }
+    return render(request, "portal/home.html", context, status=status)
+
+
+@login_required
+@require_POST
+def document_upload(request):
+    member = _own_member(request)
+    form = DocumentUploadForm(request.POST, request.FILES)
+    if form.is_valid():
+        doc_type = form.cleaned_data["doc_type"]
+        try:
+            document_replace(
+                member=member,
+                upload=DocumentUpload(doc_type=doc_type, file=form.cleaned_data["file"]),
+                actor=request.user,
+                request=request,
+            )
+        except MembershipError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, f"{DocumentType(doc_type).label} uploaded; staff will review it.")
+            return redirect("portal:home")
+    return _render_home(request, _own_member(request), upload_form=form, status=400)
