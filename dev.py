@@ -30,14 +30,12 @@ def say(message: str) -> None:
 
 
 def run(*args: str | os.PathLike, env: dict | None = None) -> None:
-    completed = subprocess.run([str(a) for a in args], cwd=ROOT, env=env)
+    completed = subprocess.run([str(a) for a in args], cwd=ROOT, env=env)  # noqa: S603 - our own tools
     if completed.returncode != 0:
         sys.exit(completed.returncode)
 
 
 def ensure_venv() -> None:
-    if sys.version_info < (3, 10):
-        sys.exit("Python 3.10 or newer is required.")
     if not PYTHON.exists():
         say("creating virtualenv in .venv")
         venv.EnvBuilder(with_pip=True).create(VENV)
@@ -45,8 +43,16 @@ def ensure_venv() -> None:
     stamp = VENV / ".requirements.sha256"
     if not stamp.exists() or stamp.read_text() != digest:
         say("installing pinned dependencies")
-        run(PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "-r", ROOT / "requirements-dev.txt")
+        run(
+            PYTHON,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            ROOT / "requirements-dev.txt",
+        )
         stamp.write_text(digest)
 
 
@@ -98,6 +104,8 @@ def production_example_env() -> dict[str, str]:
 COMMANDS = {"run": cmd_run, "test": cmd_test, "check": cmd_check}
 
 if __name__ == "__main__":
+    if sys.version_info < (3, 10):  # noqa: UP036 - the one place an old python3 gets a clear message
+        sys.exit("Python 3.10 or newer is required.")
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
         sys.exit(__doc__)
     COMMANDS[sys.argv[1]](sys.argv[2:])

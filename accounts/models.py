@@ -37,9 +37,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField("email address", unique=True)
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
-    is_staff = models.BooleanField(
-        default=False, help_text="Can log in to the staff pages and the admin site."
-    )
+    is_staff = models.BooleanField(default=False, help_text="Can log in to the staff pages and the admin site.")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
 

@@ -55,8 +55,8 @@ def sync_roles(apps=None, verbosity=0):
 
 
 def sync_roles_after_migrate(sender, app_config=None, using="default", apps=None, **kwargs):
-    from django.contrib.auth.management import create_permissions
     from django.apps import apps as global_apps
+    from django.contrib.auth.management import create_permissions
 
     # post_migrate fires once per app; permissions of apps after this one may not exist yet, so make
     # them all now.

@@ -26,14 +26,24 @@ class LoginView(auth_views.LoginView):
 class PasswordChangeView(auth_views.PasswordChangeView):
     def form_valid(self, form):
         response = super().form_valid(form)
-        audit_log(action=AuditLog.Action.PASSWORD_CHANGED, actor=self.request.user, target=self.request.user,
-                  data={"how": "change"}, request=self.request)
+        audit_log(
+            action=AuditLog.Action.PASSWORD_CHANGED,
+            actor=self.request.user,
+            target=self.request.user,
+            data={"how": "change"},
+            request=self.request,
+        )
         return response
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):
         response = super().form_valid(form)
-        audit_log(action=AuditLog.Action.PASSWORD_CHANGED, actor=form.user, target=form.user,
-                  data={"how": "reset"}, request=self.request)
+        audit_log(
+            action=AuditLog.Action.PASSWORD_CHANGED,
+            actor=form.user,
+            target=form.user,
+            data={"how": "reset"},
+            request=self.request,
+        )
         return response

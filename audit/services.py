@@ -17,9 +17,9 @@ def audit_log(
     """Append one entry to the audit trail. Never pass secrets (passwords, OTPs, ID numbers) in data."""
     if actor is not None and not getattr(actor, "is_authenticated", True):
         actor = None
-    if actor is None and request is not None and getattr(request, "user", None) is not None:
-        if request.user.is_authenticated:
-            actor = request.user
+    request_user = getattr(request, "user", None)
+    if actor is None and request_user is not None and request_user.is_authenticated:
+        actor = request_user
     return AuditLog.objects.create(
         action=action,
         actor=actor,

@@ -22,7 +22,7 @@ def env_path(name: str, default: Path) -> Path:
 
 
 # A key for local development only; a system check refuses it whenever DEBUG is off.
-DEV_SECRET_KEY = "django-insecure-local-development-key-never-use-in-production"
+DEV_SECRET_KEY = "django-insecure-local-development-key-never-use-in-production"  # noqa: S105
 
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
 DEBUG = env.bool("DEBUG", default=True)
@@ -105,6 +105,7 @@ else:
     }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+TEST_RUNNER = "config.test_runner.PytestTestRunner"
 
 # --- Cache and background jobs ----------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

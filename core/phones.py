@@ -29,9 +29,7 @@ def normalise_phone(value: str, region: str | None = None) -> str:
             "Enter a valid mobile number, e.g. 0712 345 678 or +254 712 345 678.", code="invalid"
         ) from None
     if not phonenumbers.is_valid_number(number) or phonenumbers.number_type(number) not in MOBILE_TYPES:
-        raise ValidationError(
-            "Enter a valid mobile number, e.g. 0712 345 678 or +254 712 345 678.", code="invalid"
-        )
+        raise ValidationError("Enter a valid mobile number, e.g. 0712 345 678 or +254 712 345 678.", code="invalid")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
 
 

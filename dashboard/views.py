@@ -137,7 +137,9 @@ def document_reject_view(request, pk):
     form = ReasonForm(request.POST)
     if not form.is_valid():
         return _fail(
-            request, _get_member(document.member_id), "Give the member a reason for rejecting the document.",
+            request,
+            _get_member(document.member_id),
+            "Give the member a reason for rejecting the document.",
             document_reject_forms={document.pk: form},
         )
     try:

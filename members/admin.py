@@ -19,7 +19,16 @@ class RegionAdmin(admin.ModelAdmin):
 
 @admin.register(MembershipCategory)
 class MembershipCategoryAdmin(admin.ModelAdmin):
-    list_display = ["name", "code", "registration_fee", "renewal_fee", "late_fee", "period_months", "grace_days", "is_active"]
+    list_display = [
+        "name",
+        "code",
+        "registration_fee",
+        "renewal_fee",
+        "late_fee",
+        "period_months",
+        "grace_days",
+        "is_active",
+    ]
     list_filter = ["is_active"]
     search_fields = ["name", "code"]
     prepopulated_fields = {"code": ["name"]}
@@ -44,7 +53,16 @@ class MembershipNumberCounterAdmin(admin.ModelAdmin):
 class DocumentInline(admin.TabularInline):
     model = Document
     extra = 0
-    fields = ["doc_type", "original_name", "content_type", "size", "status", "rejection_reason", "is_current", "uploaded_at"]
+    fields = [
+        "doc_type",
+        "original_name",
+        "content_type",
+        "size",
+        "status",
+        "rejection_reason",
+        "is_current",
+        "uploaded_at",
+    ]
     readonly_fields = fields
     can_delete = False
 
@@ -59,16 +77,33 @@ class MemberAdmin(admin.ModelAdmin):
 
     list_display = ["__str__", "status", "category", "phone_number", "country", "region", "applied_at"]
     list_filter = ["status", "category", "country", "applied_at"]
-    search_fields = ["user__email", "user__first_name", "user__last_name", "=id_number", "=membership_number", "=phone_number"]
+    search_fields = [
+        "user__email",
+        "user__first_name",
+        "user__last_name",
+        "=id_number",
+        "=membership_number",
+        "=phone_number",
+    ]
     list_select_related = ["user", "category", "country", "region"]
     show_full_result_count = False
     date_hierarchy = "applied_at"
     raw_id_fields = ["user"]
     autocomplete_fields = ["region", "country"]
     readonly_fields = [
-        "membership_number", "status", "status_reason", "status_changed_at", "applied_at", "approved_at",
-        "approved_by", "activated_at", "registration_paid_at", "registration_payment_reference",
-        "period_start", "period_end", "updated_at",
+        "membership_number",
+        "status",
+        "status_reason",
+        "status_changed_at",
+        "applied_at",
+        "approved_at",
+        "approved_by",
+        "activated_at",
+        "registration_paid_at",
+        "registration_payment_reference",
+        "period_start",
+        "period_end",
+        "updated_at",
     ]
     inlines = [DocumentInline]
 

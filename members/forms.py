@@ -10,6 +10,7 @@ from core.phones import normalise_phone
 
 from .models import Country, DocumentType, Member, MembershipCategory, Region
 from .uploads import ALLOWED_TYPES, EXTENSIONS
+from .uploads import describe_types as _describe
 
 DOCUMENT_FIELDS = {code: f"document_{code}" for code in DocumentType.values}
 
@@ -42,7 +43,9 @@ class RegistrationForm(forms.Form):
     # Account
     email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     password1 = forms.CharField(
-        label="Password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text=password_validation.password_validators_help_text_html(),
     )
     password2 = forms.CharField(
@@ -58,15 +61,20 @@ class RegistrationForm(forms.Form):
     gender = forms.ChoiceField(choices=Member.Gender.choices)
     # Contact
     phone_number = forms.CharField(
-        max_length=20, help_text="The M-Pesa number you will pay from, e.g. 0712 345 678.",
+        max_length=20,
+        help_text="The M-Pesa number you will pay from, e.g. 0712 345 678.",
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
     )
     country = forms.ModelChoiceField(queryset=Country.objects.all(), initial="KE")
     region = forms.ModelChoiceField(
-        label="County / region", queryset=Region.objects.select_related("country"), required=False,
+        label="County / region",
+        queryset=Region.objects.select_related("country"),
+        required=False,
         widget=RegionSelect,
     )
-    physical_address = forms.CharField(max_length=255, required=False, widget=forms.TextInput(attrs={"autocomplete": "street-address"}))
+    physical_address = forms.CharField(
+        max_length=255, required=False, widget=forms.TextInput(attrs={"autocomplete": "street-address"})
+    )
     postal_address = forms.CharField(max_length=200, required=False, help_text="e.g. P.O. Box 1234-00100, Nairobi")
     occupation = forms.CharField(max_length=100, required=False)
     organisation = forms.CharField(label="Employer or organisation", max_length=150, required=False)
@@ -82,7 +90,7 @@ class RegistrationForm(forms.Form):
             self.fields[field_name] = forms.FileField(
                 label=DocumentType(code).label,
                 required=False,
-                help_text=f"{'JPEG or PNG' if code == DocumentType.PASSPORT_PHOTO else 'PDF, JPEG or PNG'}, up to {limit} MB.",
+                help_text=f"{_describe(ALLOWED_TYPES[DocumentType(code)])}, up to {limit} MB.",
                 widget=forms.ClearableFileInput(attrs={"accept": _accept_attr(code), "data-document-type": code}),
             )
 
@@ -170,8 +178,20 @@ class RegistrationForm(forms.Form):
         ]
 
     def profile(self):
-        keys = ["other_names", "id_type", "id_number", "date_of_birth", "gender", "phone_number", "country",
-                "region", "physical_address", "postal_address", "occupation", "organisation"]
+        keys = [
+            "other_names",
+            "id_type",
+            "id_number",
+            "date_of_birth",
+            "gender",
+            "phone_number",
+            "country",
+            "region",
+            "physical_address",
+            "postal_address",
+            "occupation",
+            "organisation",
+        ]
         return {key: self.cleaned_data[key] for key in keys}
 
 
@@ -197,4 +217,3 @@ class ReasonForm(forms.Form):
 
 class OfflinePaymentForm(forms.Form):
     reference = forms.CharField(max_length=64, help_text="Receipt, cheque or bank transaction number.")
-

@@ -56,7 +56,7 @@ class MembershipCategory(models.Model):
     period_months = models.PositiveSmallIntegerField(default=12, help_text="0 means the membership never expires.")
     grace_days = models.PositiveSmallIntegerField(default=30)
     required_documents = models.JSONField(
-        default=list, blank=True, help_text="Document types an applicant must upload, e.g. [\"national_id\"]."
+        default=list, blank=True, help_text='Document types an applicant must upload, e.g. ["national_id"].'
     )
     is_active = models.BooleanField(default=True, help_text="Only active categories are offered at registration.")
     display_order = models.PositiveSmallIntegerField(default=0)
@@ -71,9 +71,7 @@ class MembershipCategory(models.Model):
     def clean(self):
         known = set(DocumentType.values)
         if not isinstance(self.required_documents, list) or not set(self.required_documents) <= known:
-            raise ValidationError(
-                {"required_documents": f"Use a list drawn from: {', '.join(sorted(known))}."}
-            )
+            raise ValidationError({"required_documents": f"Use a list drawn from: {', '.join(sorted(known))}."})
 
     @property
     def required_document_labels(self):

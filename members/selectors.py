@@ -1,5 +1,6 @@
 """Reads for staff pages: one query per list page whatever its length."""
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 
 from core.phones import normalise_phone
@@ -30,8 +31,8 @@ def member_search(*, query: str = "", status: str = ""):
         )
         try:
             condition |= Q(phone_number=normalise_phone(query))
-        except Exception:
-            pass
+        except ValidationError:
+            pass  # not a phone number: search the other fields only
         parts = query.split()
         if len(parts) >= 2:
             condition |= Q(user__first_name__icontains=parts[0], user__last_name__icontains=parts[-1])

@@ -97,9 +97,7 @@ def member_register(
     stored: list[str] = []
     try:
         with transaction.atomic():
-            user = User.objects.create_user(
-                email=email, password=password, first_name=first_name, last_name=last_name
-            )
+            user = User.objects.create_user(email=email, password=password, first_name=first_name, last_name=last_name)
             user.groups.add(Group.objects.get_or_create(name=MEMBER)[0])
             member = Member.objects.create(user=user, category=category, **profile)
             for upload in documents:
@@ -195,7 +193,9 @@ def document_reject(*, document: Document, reason: str, actor, request=None) -> 
     reason = (reason or "").strip()
     if not reason:
         raise MembershipError("Give the member a reason, so they know what to upload instead.")
-    return _document_decide(document=document, status=Document.Status.REJECTED, reason=reason, actor=actor, request=request)
+    return _document_decide(
+        document=document, status=Document.Status.REJECTED, reason=reason, actor=actor, request=request
+    )
 
 
 def _document_decide(*, document, status, reason, actor, request):
@@ -207,7 +207,9 @@ def _document_decide(*, document, status, reason, actor, request):
             raise MembershipError("This document is no longer open for review.")
         document.refresh_from_db()
         audit_log(
-            action=AuditLog.Action.DOCUMENT_VERIFIED if status == Document.Status.VERIFIED else AuditLog.Action.DOCUMENT_REJECTED,
+            action=AuditLog.Action.DOCUMENT_VERIFIED
+            if status == Document.Status.VERIFIED
+            else AuditLog.Action.DOCUMENT_REJECTED,
             actor=actor,
             target=document,
             data={"member": document.member_id, "doc_type": document.doc_type},
@@ -221,9 +223,7 @@ def missing_documents(member: Member) -> list[str]:
     """Required document types with no current upload, or whose current upload was rejected."""
     current = {d.doc_type: d.status for d in member.documents.all() if d.is_current}
     return [
-        code
-        for code in member.category.required_documents
-        if current.get(code) in (None, Document.Status.REJECTED)
+        code for code in member.category.required_documents if current.get(code) in (None, Document.Status.REJECTED)
     ]
 
 
@@ -235,9 +235,11 @@ def unverified_documents(member: Member) -> list[str]:
 def member_approve(*, member: Member, actor, request=None) -> Member:
     """Accept the application: issue the membership number; activate at once if the fee is already paid."""
     with transaction.atomic():
-        member = Member.objects.select_for_update().select_related("category").get(pk=member.pk)
+        member = Member.objects.select_for_update(of=("self",)).select_related("category").get(pk=member.pk)
         if member.status != Status.PENDING:
-            raise MembershipError(f"This application is {member.get_status_display().lower()}; only pending ones can be approved.")
+            raise MembershipError(
+                f"This application is {member.get_status_display().lower()}; only pending ones can be approved."
+            )
         waiting = unverified_documents(member)
         if waiting:
             labels = ", ".join(DocumentType(code).label for code in waiting)
@@ -245,10 +247,17 @@ def member_approve(*, member: Member, actor, request=None) -> Member:
         now = timezone.now()
         number = next_membership_number(prefix=settings.MEMBERSHIP_NUMBER_PREFIX, year=timezone.localdate(now).year)
         member = _change_status(
-            member, to=Status.APPROVED, actor=actor, request=request,
-            membership_number=number, approved_at=now, approved_by=actor,
+            member,
+            to=Status.APPROVED,
+            actor=actor,
+            request=request,
+            membership_number=number,
+            approved_at=now,
+            approved_by=actor,
         )
-        audit_log(action=AuditLog.Action.NUMBER_ISSUED, actor=actor, target=member, data={"number": number}, request=request)
+        audit_log(
+            action=AuditLog.Action.NUMBER_ISSUED, actor=actor, target=member, data={"number": number}, request=request
+        )
         if member.registration_paid:
             member = _activate(member, actor=actor, request=request)
     return member
@@ -295,17 +304,27 @@ def _activate(member: Member, *, actor, request=None) -> Member:
     start = _today()
     end = period_end_for(start, member.category.period_months)
     return _change_status(
-        member, to=Status.ACTIVE, actor=actor, request=request,
+        member,
+        to=Status.ACTIVE,
+        actor=actor,
+        request=request,
         reason="Approved and registration fee received.",
-        activated_at=timezone.now(), period_start=start, period_end=end,
+        activated_at=timezone.now(),
+        period_start=start,
+        period_end=end,
     )
 
 
 def period_end_for(start: datetime.date, months: int) -> datetime.date | None:
     """Last day (inclusive) of a period of `months` calendar months from `start`; None never expires.
 
-    29 Feb 2028 + 12 months ends on 27 Feb 2029 (the day before 28 Feb 2029), not on an invalid date.
+    The next period starts on the same day of the month `months` later; when that day does not exist
+    (31 Jan + 1 month, 29 Feb + 12 months) it starts on the 1st of the following month instead, so
+    31 Jan runs to 28 Feb, 29 Feb 2028 to 28 Feb 2029, and 1 Mar 2027 to 29 Feb 2028.
     """
     if not months:
         return None
-    return start + relativedelta(months=months) - datetime.timedelta(days=1)
+    next_start = start + relativedelta(months=months)
+    if next_start.day < start.day:
+        next_start += datetime.timedelta(days=1)
+    return next_start - datetime.timedelta(days=1)

@@ -39,7 +39,7 @@ class CheckedUpload:
     size: int
 
 
-def _describe(types):
+def describe_types(types):
     names = sorted({"PDF" if t == PDF else "JPEG" if t == JPEG else "PNG" for t in types})
     return ", ".join(names[:-1]) + (" or " if len(names) > 1 else "") + names[-1]
 
@@ -60,14 +60,16 @@ def check_upload(upload, doc_type: str) -> CheckedUpload:
     extension = PurePath(name).suffix.lower()
     declared = EXTENSIONS.get(extension)
     if declared is None or declared not in allowed:
-        raise ValidationError(f"Upload a {_describe(allowed)} file (the file you chose is “{extension or 'no extension'}”).")
+        raise ValidationError(
+            f"Upload a {describe_types(allowed)} file (the file you chose is “{extension or 'no extension'}”)."
+        )
 
     upload.seek(0)
     head = upload.read(16)
     upload.seek(0)
     if not any(head.startswith(sig) for sig in SIGNATURES[declared]):
         raise ValidationError(
-            f"The file is named {extension} but its content is not a {_describe({declared})} file."
+            f"The file is named {extension} but its content is not a {describe_types({declared})} file."
         )
     try:
         if declared == PDF:
@@ -78,7 +80,7 @@ def check_upload(upload, doc_type: str) -> CheckedUpload:
         raise
     except Exception:
         raise ValidationError(
-            f"The file could not be read as a {_describe({declared})}: it may be damaged or disguised."
+            f"The file could not be read as a {describe_types({declared})}: it may be damaged or disguised."
         ) from None
     finally:
         upload.seek(0)

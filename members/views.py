@@ -66,7 +66,7 @@ def document_download(request, pk):
     response = FileResponse(
         document.file.open("rb"),
         as_attachment=True,
-        filename=f"{document.doc_type}{document.file.name[document.file.name.rfind('.'):]}",
+        filename=f"{document.doc_type}{document.file.name[document.file.name.rfind('.') :]}",
         content_type=document.content_type,
     )
     response["X-Content-Type-Options"] = "nosniff"

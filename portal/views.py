@@ -10,7 +10,9 @@ from members.services import DocumentUpload, MembershipError, document_replace, 
 
 STATUS_EXPLANATIONS = {
     Member.Status.PENDING: "Your application is being reviewed. Staff check your documents, then approve it.",
-    Member.Status.APPROVED: "Your application is approved. Your membership starts once the registration fee is received.",
+    Member.Status.APPROVED: (
+        "Your application is approved. Your membership starts once the registration fee is received."
+    ),
     Member.Status.ACTIVE: "Your membership is active.",
     Member.Status.REJECTED: "Your application was not accepted.",
     Member.Status.SUSPENDED: "Your membership is suspended. Contact the office.",

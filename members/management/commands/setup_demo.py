@@ -60,13 +60,15 @@ class Command(BaseCommand):
         self._staff("finance@example.com", "Faith", "Finance", FINANCE, password)
         for row in APPLICANTS:
             self._applicant(*row, password=password, admin=admin)
-        self.stdout.write(self.style.SUCCESS(
-            "\nDemo logins (password for all: %s)\n"
-            "  admin:   admin@example.com   (everything, and /admin/)\n"
-            "  staff:   staff@example.com   (review documents, approve)\n"
-            "  finance: finance@example.com (record payments)\n"
-            "  member:  member@example.com  (an active member)\n" % password
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\nDemo logins (password for all: {password})\n"
+                "  admin:   admin@example.com   (everything, and /admin/)\n"
+                "  staff:   staff@example.com   (review documents, approve)\n"
+                "  finance: finance@example.com (record payments)\n"
+                "  member:  member@example.com  (an active member)\n"
+            )
+        )
 
     def _password(self):
         path = settings.BASE_DIR / "var" / "demo-password.txt"
@@ -99,11 +101,20 @@ class Command(BaseCommand):
             "certificate": SimpleUploadedFile("certificate.png", sample_png(), "image/png"),
         }
         member = member_register(
-            email=email, password=password, first_name=first, last_name=last, category=category,
+            email=email,
+            password=password,
+            first_name=first,
+            last_name=last,
+            category=category,
             documents=[DocumentUpload(code, files[code]) for code in category.required_documents],
-            id_number=id_number, date_of_birth=datetime.date(1992, 5, 17), gender=Member.Gender.UNDISCLOSED,
-            phone_number=normalise_phone(phone), country_id="KE", region=Region.objects.get(country="KE", code=county),
-            physical_address="Moi Avenue, Nairobi", postal_address="P.O. Box 1234-00100, Nairobi",
+            id_number=id_number,
+            date_of_birth=datetime.date(1992, 5, 17),
+            gender=Member.Gender.UNDISCLOSED,
+            phone_number=normalise_phone(phone),
+            country_id="KE",
+            region=Region.objects.get(country="KE", code=county),
+            physical_address="Moi Avenue, Nairobi",
+            postal_address="P.O. Box 1234-00100, Nairobi",
             occupation="Engineer",
         )
         if outcome == "active":

@@ -1,0 +1,61 @@
+"""Shared test set-up: fast hashing, private storage in a temp dir, reference data, personas."""
+
+import pytest
+from django.contrib.auth.models import Group
+
+from accounts.roles import ADMIN, FINANCE, STAFF
+from tests.factories import MemberFactory, UserFactory, load_reference_data
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "private": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "private", "base_url": None},
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+@pytest.fixture
+def reference_data(db):
+    load_reference_data()
+
+
+def _staff(email, role):
+    user = UserFactory(email=email, is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def alice(reference_data):
+    """Alice is an applicant whose documents await review."""
+    return MemberFactory(user__email="alice@example.com", user__first_name="Alice")
+
+
+@pytest.fixture
+def bob(reference_data):
+    """Bob is another applicant; Alice must never see his things."""
+    return MemberFactory(user__email="bob@example.com", user__first_name="Bob")
+
+
+@pytest.fixture
+def staff_user(db):
+    return _staff("sam.staff@example.com", STAFF)
+
+
+@pytest.fixture
+def finance_user(db):
+    return _staff("faith.finance@example.com", FINANCE)
+
+
+@pytest.fixture
+def admin_user(db):
+    return _staff("ada.admin@example.com", ADMIN)
