@@ -2,6 +2,9 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
+from audit.models import AuditLog
+from audit.services import audit_log
+
 from .models import User
 
 
@@ -36,3 +39,26 @@ class UserAdmin(BaseUserAdmin):
         (None, {"classes": ("wide",), "fields": ("email", "first_name", "last_name", "password1", "password2")}),
     )
     readonly_fields = ["last_login", "date_joined"]
+
+    ACCESS_FIELDS = ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")
+
+    def save_related(self, request, form, formsets, change):
+        before = set(form.instance.groups.values_list("name", flat=True)) if change else set()
+        super().save_related(request, form, formsets, change)
+        changed = [name for name in form.changed_data if name in self.ACCESS_FIELDS]
+        if changed:
+            after = set(form.instance.groups.values_list("name", flat=True))
+            audit_log(
+                action=AuditLog.Action.ROLE_CHANGED,
+                actor=request.user,
+                target=form.instance,
+                data={
+                    "fields": changed,
+                    "groups_added": sorted(after - before),
+                    "groups_removed": sorted(before - after),
+                    "is_staff": form.instance.is_staff,
+                    "is_superuser": form.instance.is_superuser,
+                    "is_active": form.instance.is_active,
+                },
+                request=request,
+            )

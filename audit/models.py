@@ -32,6 +32,7 @@ class AuditLog(models.Model):
         NUMBER_ISSUED = "number_issued", "Membership number issued"
         PAYMENT_RECORDED = "payment_recorded", "Payment recorded"
         PROFILE_CHANGED = "profile_changed", "Profile changed"
+        ROLE_CHANGED = "role_changed", "Roles or staff access changed"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

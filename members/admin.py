@@ -1,5 +1,8 @@
 from django.contrib import admin
 
+from audit.models import AuditLog
+from audit.services import audit_log
+
 from .models import Country, Document, Member, MembershipCategory, MembershipNumberCounter, Region
 
 
@@ -106,6 +109,18 @@ class MemberAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     inlines = [DocumentInline]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and form.changed_data:
+            # Field names only: values may be personal data (ID numbers) that the trail need not copy.
+            audit_log(
+                action=AuditLog.Action.PROFILE_CHANGED,
+                actor=request.user,
+                target=obj,
+                data={"fields": sorted(form.changed_data), "via": "admin"},
+                request=request,
+            )
 
 
 @admin.register(Document)
