@@ -36,9 +36,15 @@ def run(*args: str | os.PathLike, env: dict | None = None) -> None:
 
 
 def ensure_venv() -> None:
-    if not PYTHON.exists():
+    if not PYTHON.exists() or not (BIN / "pip").exists() and not (BIN / "pip.exe").exists():
         say("creating virtualenv in .venv")
-        venv.EnvBuilder(with_pip=True).create(VENV)
+        try:
+            venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+        except (subprocess.CalledProcessError, OSError):
+            # Debian and Ubuntu ship python3 without ensurepip (package python3-venv); fetch pip itself.
+            say("ensurepip is unavailable (Debian/Ubuntu: apt install python3-venv); bootstrapping pip from PyPI")
+            venv.EnvBuilder(with_pip=False, clear=True).create(VENV)
+            bootstrap_pip()
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in REQUIREMENTS)).hexdigest()
     stamp = VENV / ".requirements.sha256"
     if not stamp.exists() or stamp.read_text() != digest:
@@ -54,6 +60,25 @@ def ensure_venv() -> None:
             ROOT / "requirements-dev.txt",
         )
         stamp.write_text(digest)
+
+
+def bootstrap_pip() -> None:
+    import json
+    import tempfile
+    import urllib.request
+
+    with urllib.request.urlopen("https://pypi.org/pypi/pip/json", timeout=60) as response:  # noqa: S310
+        release = json.load(response)
+    wheel = next(f for f in release["urls"] if f["packagetype"] == "bdist_wheel")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / wheel["filename"]
+        with urllib.request.urlopen(wheel["url"], timeout=120) as response:  # noqa: S310
+            data = response.read()
+        if hashlib.sha256(data).hexdigest() != wheel["digests"]["sha256"]:
+            sys.exit("The downloaded pip wheel does not match PyPI's checksum.")
+        path.write_bytes(data)
+        # A wheel is a zip that Python can run from: use pip to install itself.
+        run(PYTHON, path / "pip", "install", "--quiet", "--disable-pip-version-check", path)
 
 
 def manage(*args: str, env: dict | None = None) -> None:
