@@ -67,9 +67,13 @@ def bootstrap_pip() -> None:
     import tempfile
     import urllib.request
 
-    with urllib.request.urlopen("https://pypi.org/pypi/pip/json", timeout=60) as response:  # noqa: S310
+    from urllib.parse import urljoin
+
+    index = "https://pypi.org/pypi/pip/json"
+    with urllib.request.urlopen(index, timeout=60) as response:  # noqa: S310
         release = json.load(response)
     wheel = next(f for f in release["urls"] if f["packagetype"] == "bdist_wheel")
+    wheel["url"] = urljoin(index, wheel["url"])  # mirrors may answer with relative links
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / wheel["filename"]
         with urllib.request.urlopen(wheel["url"], timeout=120) as response:  # noqa: S310
