@@ -66,7 +66,6 @@ def bootstrap_pip() -> None:
     import json
     import tempfile
     import urllib.request
-
     from urllib.parse import urljoin
 
     index = "https://pypi.org/pypi/pip/json"

@@ -36,6 +36,15 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return response
 
 
+class PasswordResetView(auth_views.PasswordResetView):
+    def form_valid(self, form):
+        # Audited against the account when one exists; the page answers the same either way.
+        email = form.cleaned_data["email"]
+        for user in form.get_users(email):
+            audit_log(action=AuditLog.Action.PASSWORD_RESET_REQUESTED, target=user, request=self.request)
+        return super().form_valid(form)
+
+
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):
         response = super().form_valid(form)

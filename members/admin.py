@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from audit.models import AuditLog
 from audit.services import audit_log
@@ -129,8 +131,17 @@ class DocumentAdmin(admin.ModelAdmin):
     list_filter = ["status", "doc_type", "is_current"]
     search_fields = ["member__user__email", "member__membership_number", "original_name"]
     list_select_related = ["member__user"]
-    readonly_fields = [f.name for f in Document._meta.fields]
+    # The file is offered through the checked, audited download view: its storage has no public URL.
+    exclude = ["file"]
+    readonly_fields = [f.name for f in Document._meta.fields if f.name != "file"] + ["download"]
     show_full_result_count = False
+
+    @admin.display(description="File")
+    def download(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        url = reverse("document_download", args=[obj.pk])
+        return format_html('<a href="{}">Download {}</a>', url, obj.original_name)
 
     def has_add_permission(self, request):
         return False

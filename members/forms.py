@@ -107,6 +107,9 @@ class RegistrationForm(forms.Form):
         value = "".join(self.cleaned_data["id_number"].split()).upper()
         if not value.isalnum():
             raise ValidationError("Use letters and digits only.")
+        id_type = self.data.get("id_type")
+        if id_type and Member.objects.filter(id_type=id_type, id_number=value).exists():
+            raise ValidationError("A member with this ID number is already registered.")
         return value
 
     def clean_date_of_birth(self):

@@ -185,7 +185,7 @@ def document_upload_to(instance, filename):
 
 
 def private_storage():
-    return storages["private"]
+    return storages["private"]  # members.storage.PrivateDocumentStorage
 
 
 class Document(models.Model):

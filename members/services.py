@@ -112,10 +112,11 @@ def member_register(
             )
     except IntegrityError as exc:
         _delete_files(stored)
+        # The form checks both first; these catch a registration racing another with the same details.
         message = str(exc).lower()
         if "email" in message:
             raise ValidationError({"email": "An account with this email address already exists."}) from None
-        if "id_number" in message:
+        if "members_member_unique_id_number" in message or "id_number" in message:
             raise ValidationError({"id_number": "A member with this ID number is already registered."}) from None
         raise
     except BaseException:

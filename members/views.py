@@ -32,8 +32,12 @@ def register(request):
                 **form.profile(),
             )
         except ValidationError as error:
-            for field, errors in error.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            # A race the form could not see (the same email or ID registered a moment ago).
+            if hasattr(error, "error_dict"):
+                for field, errors in error.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                form.add_error(None, error)
         else:
             login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(

@@ -123,3 +123,28 @@ def test_every_status_change_is_audited_with_from_and_to(alice, staff_user):
 )
 def test_period_end_is_the_last_day_of_whole_calendar_months(start, months, end):
     assert period_end_for(start, months) == end
+
+
+def test_a_registration_racing_another_with_the_same_id_number_gets_a_field_error(alice):
+    """The form checks duplicates first; the database constraint decides when two submit at once."""
+    from django.core.exceptions import ValidationError
+
+    from members.services import member_register
+
+    with pytest.raises(ValidationError) as raised:
+        member_register(
+            email="racer@example.com",
+            password="a long enough password",
+            first_name="Race",
+            last_name="Condition",
+            category=alice.category,
+            documents=[],
+            id_number=alice.id_number,
+            date_of_birth=datetime.date(1990, 1, 1),
+            gender=Member.Gender.MALE,
+            phone_number="254700000001",
+            country=alice.country,
+            region=alice.region,
+        )
+    assert raised.value.message_dict == {"id_number": ["A member with this ID number is already registered."]}
+    assert not Member.objects.filter(user__email="racer@example.com").exists()
