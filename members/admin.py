@@ -5,7 +5,7 @@ from django.utils.html import format_html
 from audit.models import AuditLog
 from audit.services import audit_log
 
-from .models import Country, Document, Member, MembershipCategory, MembershipNumberCounter, Region
+from .models import Country, Document, Member, MembershipCategory, Region
 
 
 @admin.register(Country)
@@ -37,22 +37,6 @@ class MembershipCategoryAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     search_fields = ["name", "code"]
     prepopulated_fields = {"code": ["name"]}
-
-
-@admin.register(MembershipNumberCounter)
-class MembershipNumberCounterAdmin(admin.ModelAdmin):
-    """Read-only: editing a counter by hand could reuse a number."""
-
-    list_display = ["prefix", "year", "last_value"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class DocumentInline(admin.TabularInline):

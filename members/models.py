@@ -78,20 +78,6 @@ class MembershipCategory(models.Model):
         return [DocumentType(code).label for code in self.required_documents]
 
 
-class MembershipNumberCounter(models.Model):
-    """One row per (prefix, year); incremented under a row lock in the approving transaction."""
-
-    prefix = models.CharField(max_length=10)
-    year = models.PositiveSmallIntegerField()
-    last_value = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["prefix", "year"], name="members_counter_unique_year")]
-
-    def __str__(self):
-        return f"{self.prefix}-{self.year}: {self.last_value}"
-
-
 class Member(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending review"

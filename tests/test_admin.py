@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from audit.models import AuditLog
 from audit.services import audit_log
-from members.models import Document, Member, MembershipNumberCounter
+from core.models import YearlyCounter
+from members.models import Document, Member
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,7 @@ def superuser(db):
 @pytest.fixture
 def everything(alice, bob, superuser):
     """At least one row of every registered model."""
-    MembershipNumberCounter.objects.create(prefix="KTS", year=timezone.localdate().year, last_value=7)
+    YearlyCounter.objects.create(prefix="KTS", year=timezone.localdate().year, last_value=7)
     audit_log(action=AuditLog.Action.REGISTERED, actor=alice.user, target=alice, data={"category": "full"})
     assert Group.objects.exists()
 
@@ -41,7 +42,7 @@ def _admin_url(model, view, *args):
 def test_the_admin_registry_covers_the_projects_models():
     registered = {model._meta.label for model in admin.site._registry}
     assert {"accounts.User", "auth.Group", "audit.AuditLog", "members.Country", "members.Region",
-            "members.MembershipCategory", "members.MembershipNumberCounter", "members.Member",
+            "members.MembershipCategory", "core.YearlyCounter", "members.Member",
             "members.Document"} <= registered
 
 

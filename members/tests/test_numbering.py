@@ -4,7 +4,8 @@ import pytest
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from members.models import Member, MembershipNumberCounter
+from core.models import YearlyCounter
+from members.models import Member
 from members.numbering import format_membership_number, next_membership_number
 from members.services import document_verify, member_approve
 from tests.factories import MemberFactory, UserFactory, load_reference_data
@@ -19,7 +20,7 @@ def test_the_padding_widens_after_9999_instead_of_truncating():
 @pytest.mark.django_db
 def test_it_crosses_from_9999_to_10000(alice, staff_user):
     year = timezone.localdate().year
-    MembershipNumberCounter.objects.create(prefix="KTS", year=year, last_value=9998)
+    YearlyCounter.objects.create(prefix="KTS", year=year, last_value=9998)
     with transaction.atomic():
         assert next_membership_number(prefix="KTS", year=year) == f"KTS-{year}-9999"
     for document in alice.documents.all():
@@ -69,7 +70,7 @@ def test_concurrent_approvals_get_distinct_consecutive_numbers(first_of_the_year
         )
     load_reference_data()
     if not first_of_the_year:
-        MembershipNumberCounter.objects.create(prefix="KTS", year=timezone.localdate().year, last_value=0)
+        YearlyCounter.objects.create(prefix="KTS", year=timezone.localdate().year, last_value=0)
     reviewer = UserFactory(is_staff=True, is_superuser=True)
     applicants = [MemberFactory() for _ in range(50)]
     for applicant in applicants:
@@ -98,4 +99,4 @@ def test_concurrent_approvals_get_distinct_consecutive_numbers(first_of_the_year
     year = timezone.localdate().year
     numbers = sorted(Member.objects.values_list("membership_number", flat=True))
     assert numbers == [f"KTS-{year}-{n:04d}" for n in range(1, 51)]
-    assert MembershipNumberCounter.objects.get(prefix="KTS", year=year).last_value == 50
+    assert YearlyCounter.objects.get(prefix="KTS", year=year).last_value == 50

@@ -1,0 +1,20 @@
+from django.contrib import admin
+
+from .models import YearlyCounter
+
+
+@admin.register(YearlyCounter)
+class YearlyCounterAdmin(admin.ModelAdmin):
+    """Read-only: editing a counter by hand could reuse a membership or receipt number."""
+
+    list_display = ["prefix", "year", "last_value"]
+    list_filter = ["prefix", "year"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
