@@ -17,6 +17,8 @@ def _test_settings(settings, tmp_path):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # Never a real SMS from a test, whatever a developer's .env holds.
+    settings.SMS_BACKEND = "notifications.sms.LocmemSmsBackend"
 
 
 @pytest.fixture
@@ -55,3 +57,31 @@ def finance_user(db):
 @pytest.fixture
 def admin_user(db):
     return _staff("ada.admin@example.com", ADMIN)
+
+
+@pytest.fixture
+def daraja(settings):
+    """A local Daraja simulator over real HTTP, with the M-Pesa settings pointed at it.
+
+    Callbacks go to MPESA_CALLBACK_URL; tests that need them delivered use `daraja_live`.
+    """
+    from django.core.cache import cache
+
+    from daraja_simulator.server import Simulator
+
+    with Simulator(host="127.0.0.1", port=0, callback_delay=0, seed=7) as sim:
+        settings.MPESA_ENVIRONMENT = "simulator"
+        settings.MPESA_BASE_URL = sim.base_url
+        settings.MPESA_CONSUMER_KEY = ""
+        settings.MPESA_CONSUMER_SECRET = ""
+        settings.MPESA_PASSKEY = ""
+        settings.MPESA_SHORTCODE = "174379"
+        cache.clear()  # no token from another test's simulator
+        yield sim
+
+
+@pytest.fixture
+def daraja_live(daraja, live_server, settings):
+    """The simulator delivering its callbacks to this test's live server."""
+    settings.MPESA_CALLBACK_URL = f"{live_server.url}/api/mpesa/callback/"
+    return daraja

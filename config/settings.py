@@ -46,8 +46,10 @@ INSTALLED_APPS = [
     "accounts",
     "audit",
     "members",
+    "notifications",
     "portal",
     "dashboard",
+    "payments",
 ]
 
 MIDDLEWARE = [
@@ -122,6 +124,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "Africa/Nairobi"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-pending-payments": {"task": "payments.reconcile_pending_payments", "schedule": 60.0},
+    "redeliver-queued-messages": {"task": "notifications.redeliver_queued_messages", "schedule": 300.0},
+}
 
 # --- Users and authentication -----------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -171,6 +177,8 @@ MEMBERSHIP_NUMBER_PREFIX = env.str("MEMBERSHIP_NUMBER_PREFIX", default="KTS")
 DOCUMENT_MAX_UPLOAD_MB = env.int("DOCUMENT_MAX_UPLOAD_MB", default=5)
 MEMBER_MINIMUM_AGE = env.int("MEMBER_MINIMUM_AGE", default=16)
 DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="KE")
+# How many days before the end date a member may renew.
+RENEWAL_WINDOW_DAYS = env.int("RENEWAL_WINDOW_DAYS", default=60)
 # A request may carry several documents at the upload limit each, plus the form fields.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
@@ -188,6 +196,13 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SMS_API_KEY = env.str("SMS_API_KEY", default="")
 SMS_USERNAME = env.str("SMS_USERNAME", default="")
 SMS_SENDER_ID = env.str("SMS_SENDER_ID", default="")
+# Dotted path of the SMS sender: Africa's Talking when its credentials are set, else the console.
+SMS_BACKEND = env.str(
+    "SMS_BACKEND",
+    default="notifications.sms.AfricasTalkingSmsBackend"
+    if SMS_API_KEY and SMS_USERNAME
+    else "notifications.sms.ConsoleSmsBackend",
+)
 
 # --- M-Pesa (Daraja) -------------------------------------------------------------------------------------
 MPESA_ENVIRONMENT = env.str("MPESA_ENVIRONMENT", default="simulator")
@@ -197,6 +212,25 @@ MPESA_CONSUMER_SECRET = env.str("MPESA_CONSUMER_SECRET", default="")
 MPESA_SHORTCODE = env.str("MPESA_SHORTCODE", default="174379")
 MPESA_PASSKEY = env.str("MPESA_PASSKEY", default="")
 MPESA_CALLBACK_URL = env.str("MPESA_CALLBACK_URL", default="http://127.0.0.1:8000/api/mpesa/callback/")
+# Seconds to wait for a callback before asking Daraja about a pending payment (reconciliation).
+MPESA_RECONCILE_AFTER_SECONDS = env.int("MPESA_RECONCILE_AFTER_SECONDS", default=60)
+# Age after which a payment with no final answer is marked timed out (a later success still completes it).
+MPESA_PAYMENT_TIMEOUT_SECONDS = env.int("MPESA_PAYMENT_TIMEOUT_SECONDS", default=900)
+# A member cannot start another M-Pesa prompt while one sent this many seconds ago is still pending.
+MPESA_PROMPT_COOLDOWN_SECONDS = env.int("MPESA_PROMPT_COOLDOWN_SECONDS", default=90)
+# Check callbacks' source address against MPESA_CALLBACK_ALLOWED_IPS: off, log, or enforce.
+MPESA_CALLBACK_IP_CHECK = env.str("MPESA_CALLBACK_IP_CHECK", default="off")
+# The widely cited Safaricom callback addresses (no official list is published; keep it current).
+MPESA_CALLBACK_ALLOWED_IPS = env.list(
+    "MPESA_CALLBACK_ALLOWED_IPS",
+    default=[
+        "196.201.214.200", "196.201.214.206", "196.201.213.114", "196.201.214.207",
+        "196.201.214.208", "196.201.213.44", "196.201.212.127", "196.201.212.138",
+        "196.201.212.129", "196.201.212.136", "196.201.212.74", "196.201.212.69",
+    ],
+)
+# The local Daraja simulator that `python3 dev.py run` starts (MPESA_ENVIRONMENT=simulator).
+DARAJA_SIMULATOR_PORT = env.int("DARAJA_SIMULATOR_PORT", default=8765)
 
 # --- Security --------------------------------------------------------------------------------------------
 # Production values are on by default whenever DEBUG is off; each can still be set explicitly.

@@ -1,0 +1,25 @@
+from django.contrib import admin
+
+from .models import Message
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    """The outbound message log: read-only, so it stays a true record of what was sent."""
+
+    list_display = ["created_at", "channel", "event", "recipient", "status", "attempts", "sent_at"]
+    list_filter = ["status", "channel", "event", "created_at"]
+    search_fields = ["recipient", "subject", "event", "=dedupe_key", "=provider_message_id", "user__email"]
+    date_hierarchy = "created_at"
+    list_select_related = ["user"]
+    show_full_result_count = False
+    readonly_fields = [field.name for field in Message._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
