@@ -99,8 +99,26 @@ def cmd_run(argv: list[str]) -> None:
     address = argv[0] if argv else "127.0.0.1:8000"
     ensure_venv()
     setup_database()
+    env = dict(os.environ)
+    env.setdefault("MPESA_CALLBACK_URL", f"http://{address}/api/mpesa/callback/")
+    simulator = None
+    if env.get("MPESA_ENVIRONMENT", "simulator") == "simulator":
+        port = env.setdefault("DARAJA_SIMULATOR_PORT", "8765")
+        # Payments go to the local Daraja simulator; numbers it does not know wait for an answer on
+        # its phone page, so a person can approve or decline the prompt.
+        simulator = subprocess.Popen(  # noqa: S603 - our own simulator
+            [str(PYTHON), "-m", "daraja_simulator", "--host", "127.0.0.1", "--port", port, "--manual"],
+            cwd=ROOT,
+            env=env,
+        )
+        say(f"Daraja simulator on http://127.0.0.1:{port}/  (the phone: http://127.0.0.1:{port}/phone/)")
     say(f"serving on http://{address}/  (Ctrl+C to stop)")
-    manage("runserver", address)
+    try:
+        run(PYTHON, ROOT / "manage.py", "runserver", address, env=env)
+    finally:
+        if simulator is not None:
+            simulator.terminate()
+            simulator.wait(timeout=10)
 
 
 def cmd_test(argv: list[str]) -> None:

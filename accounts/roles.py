@@ -27,6 +27,9 @@ ROLE_PERMISSIONS = {
         "members.view_member",
         "members.record_offline_payment",
         "members.view_membershipcategory",
+        "payments.view_payment",
+        "payments.view_all_payments",
+        "payments.view_mpesacallback",
     ],
     MEMBER: [],
 }

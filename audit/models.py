@@ -33,6 +33,11 @@ class AuditLog(models.Model):
         PAYMENT_RECORDED = "payment_recorded", "Payment recorded"
         PROFILE_CHANGED = "profile_changed", "Profile changed"
         ROLE_CHANGED = "role_changed", "Roles or staff access changed"
+        MEMBERSHIP_RENEWED = "membership_renewed", "Membership renewed"
+        PAYMENT_STARTED = "payment_started", "Payment started"
+        PAYMENT_COMPLETED = "payment_completed", "Payment completed"
+        PAYMENT_FAILED = "payment_failed", "Payment failed"
+        SECURITY_EVENT = "security_event", "Security event"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from payments import views as payments_views
+
 admin.site.site_header = f"{settings.ORGANISATION_NAME} administration"
 admin.site.site_title = settings.ORGANISATION_NAME
 
@@ -11,4 +13,8 @@ urlpatterns = [
     path("", include("members.urls")),
     path("portal/", include("portal.urls")),
     path("staff/", include("dashboard.urls")),
+    path("payments/", include("payments.urls")),
+    # Daraja posts STK results here; the last segment is the payment's secret token (MPESA_CALLBACK_URL).
+    path("api/mpesa/callback/", payments_views.mpesa_callback, name="mpesa_callback_untokened"),
+    path("api/mpesa/callback/<str:token>/", payments_views.mpesa_callback, name="mpesa_callback"),
 ]

@@ -66,7 +66,10 @@ def _change_status(member: Member, *, to: str, actor, reason: str = "", request=
             f"This membership is {Status(current).label.lower() if current else 'gone'}; "
             f"it cannot become {Status(to).label.lower()}."
         )
-    member.refresh_from_db()
+    # The compare-and-set succeeded, so the row now holds exactly these values.
+    member.status, member.status_reason = to, reason
+    for name, value in fields.items():
+        setattr(member, name, value)
     audit_log(
         action=AuditLog.Action.STATUS_CHANGED,
         actor=actor,
@@ -288,7 +291,10 @@ def member_record_registration_payment(
         ).update(registration_paid_at=paid_at, registration_payment_reference=reference[:64], updated_at=timezone.now())
         if updated != 1:
             raise MembershipError("The registration fee for this application is already recorded, or it is closed.")
-        member.refresh_from_db()
+        # Only what the update set, and the status another transaction may have changed meanwhile.
+        member.refresh_from_db(
+            fields=["status", "registration_paid_at", "registration_payment_reference", "updated_at"]
+        )
         audit_log(
             action=AuditLog.Action.PAYMENT_RECORDED,
             actor=actor,
@@ -298,6 +304,56 @@ def member_record_registration_payment(
         )
         if member.status == Status.APPROVED:
             member = _activate(member, actor=actor, request=request)
+    return member
+
+
+def renewal_window_opens(member: Member) -> datetime.date | None:
+    if member.period_end is None:
+        return None
+    return member.period_end - datetime.timedelta(days=settings.RENEWAL_WINDOW_DAYS)
+
+
+def renewal_is_late(member: Member, on: datetime.date | None = None) -> bool:
+    """After the grace period the late fee applies."""
+    on = on or _today()
+    return member.period_end is not None and on > member.period_end + datetime.timedelta(
+        days=member.category.grace_days
+    )
+
+
+def membership_renew(*, member: Member, actor, paid_on: datetime.date | None = None, request=None) -> Member:
+    """Extend by one period from the later of today and the current end date, and make the member active.
+
+    Called once per completed renewal payment (the payment's own transition guarantees once).
+    """
+    paid_on = paid_on or _today()
+    with transaction.atomic():
+        member = Member.objects.select_for_update(of=("self",)).select_related("category").get(pk=member.pk)
+        if member.status not in (Status.ACTIVE, Status.GRACE, Status.EXPIRED) or member.period_end is None:
+            raise MembershipError("Only an active, grace or expired membership with an end date can be renewed.")
+        start = max(paid_on, member.period_end + datetime.timedelta(days=1))
+        end = period_end_for(start, member.category.period_months)
+        if member.status == Status.ACTIVE:
+            Member.objects.filter(pk=member.pk).update(period_end=end, updated_at=timezone.now())
+            member.refresh_from_db()
+        else:
+            # A lapsed membership starts a fresh period: the gap is not paid for.
+            member = _change_status(
+                member,
+                to=Status.ACTIVE,
+                actor=actor,
+                reason="Renewed.",
+                request=request,
+                period_start=start,
+                period_end=end,
+            )
+        audit_log(
+            action=AuditLog.Action.MEMBERSHIP_RENEWED,
+            actor=actor,
+            target=member,
+            data={"period_start": str(member.period_start), "period_end": str(end)},
+            request=request,
+        )
     return member
 
 

@@ -53,6 +53,7 @@ def _render_home(request, member, *, upload_form=None, status=200):
         "fee_due": member.status in (Member.Status.PENDING, Member.Status.APPROVED) and not member.registration_paid,
         "uploadable": member.status in (Member.Status.PENDING, Member.Status.APPROVED),
         "upload_form": upload_form,
+        "payments": member.payments.order_by("-created_at")[:5],
     }
     return render(request, "portal/home.html", context, status=status)
 

@@ -11,13 +11,14 @@ from audit.models import AuditLog
 from audit.services import audit_log
 from core.models import YearlyCounter
 from members.models import Document, Member
+from notifications.models import Message
+from payments.models import MpesaCallback, Payment
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
 REGISTRY = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
 IDS = [model._meta.label for model, _ in REGISTRY]
-
 
 
 @pytest.fixture
@@ -28,6 +29,11 @@ def superuser(db):
 @pytest.fixture
 def everything(alice, bob, superuser):
     """At least one row of every registered model."""
+    payment = Payment.objects.create(
+        member=alice, payment_type="registration", amount=5000, phone_number="254712345678"
+    )
+    MpesaCallback.objects.create(body="{}", payment=payment, checkout_request_id="ws_CO_1")
+    Message.objects.create(channel="sms", event="approved", recipient="254712345678", body="x")
     YearlyCounter.objects.create(prefix="KTS", year=timezone.localdate().year, last_value=7)
     audit_log(action=AuditLog.Action.REGISTERED, actor=alice.user, target=alice, data={"category": "full"})
     assert Group.objects.exists()
@@ -41,9 +47,17 @@ def _admin_url(model, view, *args):
 
 def test_the_admin_registry_covers_the_projects_models():
     registered = {model._meta.label for model in admin.site._registry}
-    assert {"accounts.User", "auth.Group", "audit.AuditLog", "members.Country", "members.Region",
-            "members.MembershipCategory", "core.YearlyCounter", "members.Member",
-            "members.Document"} <= registered
+    assert {
+        "accounts.User",
+        "auth.Group",
+        "audit.AuditLog",
+        "members.Country",
+        "members.Region",
+        "members.MembershipCategory",
+        "core.YearlyCounter",
+        "members.Member",
+        "members.Document",
+    } <= registered
 
 
 @pytest.mark.parametrize(("model", "model_admin"), REGISTRY, ids=IDS)

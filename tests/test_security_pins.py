@@ -5,8 +5,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from audit.models import AuditLog
 
-# Only the Daraja callback views may be CSRF-exempt (none exist yet). Adding one means adding it here.
-CSRF_EXEMPT_ALLOWED: set[str] = set()
+# Only the Daraja callback views may be CSRF-exempt. Adding one means adding it here.
+CSRF_EXEMPT_ALLOWED = {"api/mpesa/callback/", "api/mpesa/callback/<str:token>/"}
 
 
 def _walk(patterns, prefix=""):

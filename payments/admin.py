@@ -1,0 +1,71 @@
+from django.contrib import admin
+
+from .models import MpesaCallback, Payment
+
+
+class CallbackInline(admin.TabularInline):
+    model = MpesaCallback
+    extra = 0
+    can_delete = False
+    fields = ["received_at", "outcome", "detail", "source_ip", "body"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    """Read-only: a payment changes only through the payment services, which keep the audit trail."""
+
+    list_display = [
+        "created_at",
+        "member",
+        "payment_type",
+        "method",
+        "amount",
+        "status",
+        "receipt_number",
+        "mpesa_receipt_number",
+    ]
+    list_filter = ["status", "payment_type", "method", "created_at"]
+    search_fields = [
+        "=reference",
+        "=receipt_number",
+        "=mpesa_receipt_number",
+        "=checkout_request_id",
+        "=phone_number",
+        "member__user__email",
+        "member__membership_number",
+    ]
+    list_select_related = ["member__user"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    inlines = [CallbackInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Payment._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MpesaCallback)
+class MpesaCallbackAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "checkout_request_id", "outcome", "detail", "source_ip", "payment"]
+    list_filter = ["outcome", "received_at"]
+    search_fields = ["=checkout_request_id", "detail", "=source_ip"]
+    list_select_related = ["payment"]
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in MpesaCallback._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

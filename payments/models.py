@@ -1,0 +1,113 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+
+def new_reference():
+    # Appears in URLs and the API: unguessable, not sequential.
+    return secrets.token_urlsafe(12)
+
+
+def new_callback_token():
+    return secrets.token_urlsafe(24)
+
+
+class Payment(models.Model):
+    class Type(models.TextChoices):
+        REGISTRATION = "registration", "Registration fee"
+        RENEWAL = "renewal", "Renewal fee"
+        LATE_PAYMENT = "late_payment", "Late payment"
+
+    class Method(models.TextChoices):
+        MPESA = "mpesa", "M-Pesa"
+        CASH = "cash", "Cash"
+        CHEQUE = "cheque", "Cheque"
+        BANK = "bank", "Bank transfer"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        TIMEOUT = "timeout", "Timed out"
+
+    reference = models.CharField(max_length=32, unique=True, default=new_reference, editable=False)
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="payments")
+    payment_type = models.CharField(max_length=20, choices=Type.choices)
+    method = models.CharField(max_length=10, choices=Method.choices, default=Method.MPESA)
+    amount = models.PositiveIntegerField(help_text="Whole Kenya shillings.")
+    phone_number = models.CharField(max_length=15, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+
+    # Daraja's identifiers. CheckoutRequestID and the M-Pesa receipt are the idempotency keys.
+    merchant_request_id = models.CharField(max_length=64, blank=True)
+    checkout_request_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    mpesa_receipt_number = models.CharField(max_length=20, unique=True, null=True, blank=True)
+    result_code = models.CharField(max_length=20, blank=True)
+    result_description = models.CharField(max_length=255, blank=True)
+    # Who decided the final status: the push, Daraja's callback, a status query, reconciliation, staff.
+    result_source = models.CharField(max_length=20, blank=True)
+    # The secret part of this payment's callback URL: a callback without it is not believed.
+    callback_token = models.CharField(max_length=64, unique=True, default=new_callback_token, editable=False)
+
+    # Offline payments: the receipt, cheque or bank reference the member gave.
+    external_reference = models.CharField(max_length=64, blank=True)
+    receipt_number = models.CharField(max_length=20, unique=True, null=True, blank=True)
+
+    initiated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When Daraja accepted the STK push.")
+    completed_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True, help_text="Last status query to Daraja.")
+    check_count = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["member", "-created_at"]),
+            models.Index(
+                fields=["status", "created_at"], name="payments_pending_idx", condition=models.Q(status="pending")
+            ),
+        ]
+        permissions = [("view_all_payments", "Can see every member's payments and receipts")]
+
+    def __str__(self):
+        return f"{self.get_payment_type_display()} KES {self.amount:,} ({self.get_status_display()})"
+
+    @property
+    def is_final(self):
+        return self.status != self.Status.PENDING
+
+
+class MpesaCallback(models.Model):
+    """Every inbound Daraja callback, stored raw before it is processed, with the outcome on the row."""
+
+    class Outcome(models.TextChoices):
+        RECEIVED = "received", "Received, not processed yet"
+        APPLIED = "applied", "Applied"
+        DUPLICATE = "duplicate", "Duplicate (already applied)"
+        REJECTED = "rejected", "Rejected (security)"
+        IGNORED = "ignored", "Ignored"
+        ERROR = "error", "Error while processing"
+
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    url_token = models.CharField(max_length=64, blank=True)
+    body = models.TextField()
+    headers = models.JSONField(default=dict)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    checkout_request_id = models.CharField(max_length=64, blank=True, db_index=True)
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="callbacks")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.RECEIVED, db_index=True)
+    detail = models.CharField(max_length=255, blank=True)
+    traceback = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self):
+        return f"{self.received_at:%Y-%m-%d %H:%M:%S} {self.checkout_request_id or '?'} {self.outcome}"

@@ -1,0 +1,570 @@
+"""Payments: what is due, starting an M-Pesa payment, applying Daraja's answers, reconciling.
+
+The Payment row is written before Daraja is called, and every change of status is a compare-and-set
+(`filter(pk=..., status__in=allowed).update(...)`) that acts only when it changed one row, so a
+duplicate, late or concurrent callback, a reconciliation query and a second worker can never complete
+a payment twice. Completion effects (membership, receipt number, notifications) run in the completing
+transaction or on its commit, so they happen exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hmac
+import logging
+import traceback
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditLog
+from audit.services import audit_log
+from core.phones import mask_phone, normalise_phone
+from core.sequences import next_number
+from members.models import Member
+from members.services import (
+    MembershipError,
+    member_record_registration_payment,
+    membership_renew,
+    renewal_is_late,
+    renewal_window_opens,
+)
+from mpesa.callbacks import MalformedCallback, StkCallback, parse_stk_callback
+from mpesa.client import StkPushRequest
+from mpesa.errors import DarajaError
+from mpesa.result_codes import Outcome, member_message
+
+from .models import MpesaCallback, Payment
+
+logger = logging.getLogger(__name__)
+security_logger = logging.getLogger("security")
+
+Status = Payment.Status
+Type = Payment.Type
+RECEIPT_PREFIX = "RCT"
+RECEIPT_WIDTH = 6
+
+
+class PaymentError(Exception):
+    """A payment that cannot be made now; the message is safe to show to the member."""
+
+
+@dataclass(frozen=True)
+class AmountDue:
+    payment_type: str
+    amount: int
+    description: str
+
+
+# --- What is due -------------------------------------------------------------------------------------
+
+
+def payment_due(member: Member, *, today: datetime.date | None = None) -> AmountDue | None:
+    """What this member can pay now, decided by the server from the category; None when nothing is due."""
+    today = today or timezone.localdate()
+    category = member.category
+    if member.status in (Member.Status.PENDING, Member.Status.APPROVED) and not member.registration_paid:
+        return AmountDue(Type.REGISTRATION, category.registration_fee, f"{category.name} registration fee")
+    if member.status in (Member.Status.ACTIVE, Member.Status.GRACE, Member.Status.EXPIRED):
+        if not category.period_months or member.period_end is None:
+            return None  # life membership: nothing to renew
+        opens = renewal_window_opens(member)
+        if today < opens:
+            return None
+        if renewal_is_late(member, today):
+            return AmountDue(
+                Type.LATE_PAYMENT,
+                category.renewal_fee + category.late_fee,
+                f"{category.name} renewal with late fee",
+            )
+        return AmountDue(Type.RENEWAL, category.renewal_fee, f"{category.name} renewal")
+    return None
+
+
+def _check_due(member: Member, payment_type: str, amount: int | None) -> AmountDue:
+    due = payment_due(member)
+    if due is None:
+        raise PaymentError("Nothing is due on this membership right now.")
+    if payment_type != due.payment_type:
+        raise PaymentError(
+            f"The payment due is the {due.description} of KES {due.amount:,} ({due.payment_type}), not {payment_type}."
+        )
+    if amount is not None and int(amount) != due.amount:
+        raise PaymentError(f"The amount due is KES {due.amount:,}, not KES {amount:,}.")
+    return due
+
+
+# --- Starting an M-Pesa payment -----------------------------------------------------------------------
+
+
+def callback_url_for(payment: Payment) -> str:
+    return settings.MPESA_CALLBACK_URL.rstrip("/") + f"/{payment.callback_token}/"
+
+
+def payment_initiate_mpesa(
+    *,
+    member: Member,
+    payment_type: str,
+    phone: str,
+    actor,
+    amount: int | None = None,
+    client=None,
+    request=None,
+) -> Payment:
+    """Record the attempt, then ask Daraja to prompt the phone. Returns the Payment (pending, or failed
+    when Daraja certainly did not accept the push, with the reason in plain words)."""
+    try:
+        phone = normalise_phone(phone, "KE")
+    except Exception:
+        raise PaymentError("Enter the Safaricom number to pay from, e.g. 0712 345 678.") from None
+    if not (phone.startswith("2547") or phone.startswith("2541")):
+        raise PaymentError("M-Pesa payments need a Kenyan Safaricom number, e.g. 0712 345 678.")
+
+    with transaction.atomic():
+        # One member starts one payment at a time: the member row is the lock.
+        member = Member.objects.select_for_update(of=("self",)).select_related("category").get(pk=member.pk)
+        due = _check_due(member, payment_type, amount)
+        window = timezone.now() - datetime.timedelta(seconds=settings.MPESA_PROMPT_COOLDOWN_SECONDS)
+        waiting = Payment.objects.filter(
+            member=member, method=Payment.Method.MPESA, status=Status.PENDING, created_at__gte=window
+        ).first()
+        if waiting is not None:
+            raise PaymentError(
+                f"A payment prompt was already sent to {mask_phone(waiting.phone_number)}. "
+                "Answer it on your phone, or wait a minute and try again."
+            )
+        payment = Payment.objects.create(
+            member=member,
+            payment_type=due.payment_type,
+            method=Payment.Method.MPESA,
+            amount=due.amount,
+            phone_number=phone,
+            initiated_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        audit_log(
+            action=AuditLog.Action.PAYMENT_STARTED,
+            actor=actor,
+            target=payment,
+            data={"type": payment.payment_type, "amount": payment.amount, "phone": mask_phone(phone)},
+            request=request,
+        )
+
+    if client is None:
+        from mpesa.config import get_client
+
+        client = get_client()
+    push = StkPushRequest(
+        phone=phone,
+        amount=payment.amount,
+        account_reference=_account_reference(member),
+        description=Payment.Type(payment.payment_type).label,
+        callback_url=callback_url_for(payment),
+    )
+    try:
+        response = client.stk_push(push)
+    except DarajaError as error:
+        if error.maybe_processed:
+            # The push may have reached Daraja: a prompt may be on the phone. Leave it pending; the
+            # callback (matched by the URL token) or reconciliation decides, and nobody pushes twice.
+            Payment.objects.filter(pk=payment.pk, status=Status.PENDING).update(
+                result_description="No answer from M-Pesa yet."
+            )
+            logger.warning("STK push for payment %s: no answer (%s); left pending", payment.pk, error)
+        else:
+            _fail(payment, code="", description=str(error.message)[:255], source="push")
+            logger.warning("STK push for payment %s refused: %r", payment.pk, error)
+            raise PaymentError(_push_failure_message(error)) from None
+    else:
+        # The callback may already have arrived and set these (Daraja can answer the push after the
+        # callback); only fill what is empty.
+        Payment.objects.filter(pk=payment.pk, checkout_request_id__isnull=True).update(
+            checkout_request_id=response.checkout_request_id,
+            merchant_request_id=response.merchant_request_id,
+            sent_at=timezone.now(),
+        )
+    payment.refresh_from_db()
+    return payment
+
+
+def _account_reference(member: Member) -> str:
+    # Shown on the member's phone; at most 12 characters for Daraja.
+    if member.membership_number:
+        return member.membership_number.replace("-", "")[:12]
+    return f"APP{member.pk}"[:12]
+
+
+def _push_failure_message(error: DarajaError) -> str:
+    if error.permanent:
+        return "M-Pesa refused the payment request. Nothing was charged; please contact the office."
+    if error.retry_after_seconds:
+        return "Your phone is busy with another M-Pesa request. Nothing was charged; try again in a minute."
+    return "M-Pesa is not answering right now. Nothing was charged; please try again in a few minutes."
+
+
+# --- Completing and failing ---------------------------------------------------------------------------
+
+
+def payment_complete(
+    *,
+    payment: Payment,
+    mpesa_receipt_number: str | None = None,
+    result_code: str = "0",
+    result_description: str = "",
+    source: str,
+    actor=None,
+    completed_at: datetime.datetime | None = None,
+) -> bool:
+    """Mark the payment completed and apply its effects, once. Returns False when it already was."""
+    completable = Q(status__in=[Status.PENDING, Status.TIMEOUT]) | Q(
+        # Daraja's query can wrongly report failure (a sandbox quirk); a real success callback still wins.
+        status__in=[Status.FAILED, Status.CANCELLED],
+        result_source="query",
+    )
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                updated = Payment.objects.filter(completable, pk=payment.pk).update(
+                    status=Status.COMPLETED,
+                    mpesa_receipt_number=mpesa_receipt_number or None,
+                    result_code=result_code,
+                    result_description=result_description[:255],
+                    result_source=source,
+                    completed_at=completed_at or timezone.now(),
+                    updated_at=timezone.now(),
+                )
+        except IntegrityError:
+            # The M-Pesa receipt is already on another payment: never credit one receipt twice.
+            security_logger.warning(
+                "M-Pesa receipt %s already used; payment %s not completed", mpesa_receipt_number, payment.pk
+            )
+            return False
+        if updated != 1:
+            if mpesa_receipt_number:
+                # Completed by a query (which carries no receipt); the callback brings the receipt.
+                Payment.objects.filter(
+                    pk=payment.pk, status=Status.COMPLETED, mpesa_receipt_number__isnull=True
+                ).update(mpesa_receipt_number=mpesa_receipt_number)
+            return False
+        payment = Payment.objects.select_related("member__category", "member__user").get(pk=payment.pk)
+        _apply_membership_effect(payment, actor=actor)
+        # Taken last, so the year's receipt counter stays locked for as short a time as possible.
+        year = timezone.localdate(payment.completed_at).year
+        payment.receipt_number = next_number(prefix=RECEIPT_PREFIX, year=year, width=RECEIPT_WIDTH)
+        Payment.objects.filter(pk=payment.pk).update(receipt_number=payment.receipt_number)
+        if payment.payment_type == Type.REGISTRATION:
+            Member.objects.filter(pk=payment.member_id, registration_payment_reference=payment.reference).update(
+                registration_payment_reference=payment.receipt_number
+            )
+        audit_log(
+            action=AuditLog.Action.PAYMENT_COMPLETED,
+            actor=actor,
+            target=payment,
+            data={
+                "amount": payment.amount,
+                "type": payment.payment_type,
+                "method": payment.method,
+                "receipt": payment.receipt_number,
+                "mpesa_receipt": payment.mpesa_receipt_number,
+                "source": source,
+            },
+        )
+        transaction.on_commit(lambda: _notify_completed(payment.pk), robust=True)
+    return True
+
+
+def _apply_membership_effect(payment: Payment, *, actor) -> None:
+    member = payment.member
+    try:
+        if payment.payment_type == Type.REGISTRATION:
+            member_record_registration_payment(
+                member=member,
+                reference=payment.reference,  # replaced by the receipt number once it is taken
+                actor=actor,
+                paid_at=payment.completed_at,
+            )
+        else:
+            membership_renew(member=member, actor=actor, paid_on=timezone.localdate(payment.completed_at))
+    except MembershipError as error:
+        # The money is in; the membership could not take it (paid twice, or closed meanwhile). Keep the
+        # payment and flag it for staff (a refund or a manual decision), never undo it.
+        logger.error("Payment %s completed but not applied to member %s: %s", payment.pk, member.pk, error)
+        audit_log(
+            action=AuditLog.Action.SECURITY_EVENT,
+            actor=None,
+            target=payment,
+            data={"event": "payment_not_applied", "reason": str(error)},
+        )
+
+
+def _notify_completed(payment_id: int) -> None:
+    # One message to the broker here; the worker renders and queues the email and SMS.
+    from .tasks import notify_payment_completed
+
+    notify_payment_completed.delay(payment_id)
+
+
+def payment_completed_notify(payment_id: int) -> None:
+    from notifications.services import notify_member
+
+    payment = Payment.objects.select_related("member__user", "member__category").get(pk=payment_id)
+    notify_member(
+        payment.member,
+        event="payment_received",
+        context={
+            "payment": payment,
+            "receipt_url": settings.SITE_URL.rstrip("/") + reverse("payments:receipt", args=[payment.reference]),
+        },
+        dedupe_key_base=f"payment_received:{payment.pk}",
+    )
+
+
+def _fail(payment: Payment, *, code: str, description: str, source: str) -> bool:
+    status = Status.CANCELLED if code == "1032" else Status.FAILED
+    updated = Payment.objects.filter(pk=payment.pk, status__in=[Status.PENDING, Status.TIMEOUT]).update(
+        status=status,
+        result_code=code,
+        result_description=description[:255],
+        result_source=source,
+        updated_at=timezone.now(),
+    )
+    if updated == 1:
+        audit_log(
+            action=AuditLog.Action.PAYMENT_FAILED,
+            target=payment,
+            data={"code": code, "description": description[:255], "source": source},
+        )
+        if source != "push":
+            transaction.on_commit(lambda: _notify_failed(payment.pk), robust=True)
+    return updated == 1
+
+
+def _notify_failed(payment_id: int) -> None:
+    from .tasks import notify_payment_failed
+
+    notify_payment_failed.delay(payment_id)
+
+
+def payment_failed_notify(payment_id: int) -> None:
+    from notifications.services import notify_member
+
+    payment = Payment.objects.select_related("member__user", "member__category").get(pk=payment_id)
+    notify_member(
+        payment.member,
+        event="payment_failed",
+        context={"payment": payment, "reason": payment_failure_reason(payment)},
+        dedupe_key_base=f"payment_failed:{payment.pk}",
+    )
+
+
+def payment_failure_reason(payment: Payment) -> str:
+    """Plain words for the member: why this payment did not go through."""
+    if payment.status == Status.TIMEOUT:
+        return "We did not hear back from M-Pesa in time. If money left your account, it will be credited."
+    if payment.result_code:
+        return member_message(payment.result_code)
+    return payment.result_description or "The payment did not go through."
+
+
+def payment_timeout(payment: Payment) -> bool:
+    updated = Payment.objects.filter(pk=payment.pk, status=Status.PENDING).update(
+        status=Status.TIMEOUT, result_source="reconciliation", updated_at=timezone.now()
+    )
+    if updated == 1:
+        audit_log(action=AuditLog.Action.PAYMENT_FAILED, target=payment, data={"code": "timeout"})
+    return updated == 1
+
+
+# --- Callbacks --------------------------------------------------------------------------------------------
+
+
+def callback_receive(*, token: str, body: bytes, headers: dict, source_ip: str | None) -> MpesaCallback:
+    """Store the delivery exactly as it came, before anything else can go wrong."""
+    return MpesaCallback.objects.create(
+        url_token=token[:64],
+        body=body.decode("utf-8", errors="replace"),
+        headers=headers,
+        source_ip=source_ip,
+    )
+
+
+def callback_process(callback: MpesaCallback) -> str:
+    """Apply one stored callback; idempotent, so replaying a stored callback is safe."""
+    try:
+        outcome, detail, payment = _apply_callback(callback)
+    except Exception as error:
+        MpesaCallback.objects.filter(pk=callback.pk).update(
+            outcome=MpesaCallback.Outcome.ERROR,
+            detail=f"{type(error).__name__}: {error}"[:255],
+            traceback=traceback.format_exc(),
+            processed_at=timezone.now(),
+        )
+        logger.exception("Processing M-Pesa callback %s failed", callback.pk)
+        return MpesaCallback.Outcome.ERROR
+    MpesaCallback.objects.filter(pk=callback.pk).update(
+        outcome=outcome,
+        detail=detail[:255],
+        payment=payment,
+        checkout_request_id=callback.checkout_request_id,
+        processed_at=timezone.now(),
+    )
+    return outcome
+
+
+def _reject(callback: MpesaCallback, detail: str, payment: Payment | None = None):
+    security_logger.warning("Rejected M-Pesa callback %s from %s: %s", callback.pk, callback.source_ip, detail)
+    audit_log(
+        action=AuditLog.Action.SECURITY_EVENT,
+        target=payment or callback,
+        data={"event": "callback_rejected", "callback": callback.pk, "detail": detail, "ip": callback.source_ip},
+    )
+    return MpesaCallback.Outcome.REJECTED, detail, payment
+
+
+def _apply_callback(callback: MpesaCallback):
+    try:
+        parsed: StkCallback = parse_stk_callback(callback.body)
+    except MalformedCallback as error:
+        return _reject(callback, f"malformed: {error}")
+    callback.checkout_request_id = parsed.checkout_request_id[:64]
+
+    ip_problem = _source_ip_problem(callback.source_ip)
+    if ip_problem and settings.MPESA_CALLBACK_IP_CHECK == "enforce":
+        return _reject(callback, ip_problem)
+    if ip_problem:
+        security_logger.warning("M-Pesa callback %s: %s (log-only mode)", callback.pk, ip_problem)
+
+    payment = Payment.objects.filter(checkout_request_id=parsed.checkout_request_id).first()
+    if payment is None:
+        # The callback can beat the push's answer: then the URL token identifies the payment.
+        payment = Payment.objects.filter(callback_token=callback.url_token, checkout_request_id__isnull=True).first()
+    if payment is None:
+        return _reject(callback, "unknown CheckoutRequestID")
+    if not callback.url_token or not hmac.compare_digest(callback.url_token, payment.callback_token):
+        return _reject(callback, "wrong URL token", payment)
+    if payment.checkout_request_id is None:
+        Payment.objects.filter(pk=payment.pk, checkout_request_id__isnull=True).update(
+            checkout_request_id=parsed.checkout_request_id, merchant_request_id=parsed.merchant_request_id
+        )
+
+    if parsed.outcome is Outcome.PAID:
+        if parsed.amount is None or parsed.amount != Decimal(payment.amount):
+            return _reject(callback, f"amount {parsed.amount} differs from KES {payment.amount}", payment)
+        if parsed.phone and parsed.phone != payment.phone_number:
+            return _reject(callback, f"phone {mask_phone(parsed.phone)} differs", payment)
+        if not parsed.receipt_number:
+            return _reject(callback, "success without an M-Pesa receipt number", payment)
+        applied = payment_complete(
+            payment=payment,
+            mpesa_receipt_number=parsed.receipt_number,
+            result_code=parsed.result_code,
+            result_description=parsed.result_description,
+            source="callback",
+        )
+        if applied:
+            return MpesaCallback.Outcome.APPLIED, "completed", payment
+        return MpesaCallback.Outcome.DUPLICATE, "already completed", payment
+
+    if parsed.outcome is Outcome.PENDING:
+        return MpesaCallback.Outcome.IGNORED, f"not final ({parsed.result_code})", payment
+    if _fail(payment, code=parsed.result_code, description=parsed.result_description, source="callback"):
+        return MpesaCallback.Outcome.APPLIED, f"failed ({parsed.result_code})", payment
+    payment.refresh_from_db()
+    if payment.status == Status.COMPLETED:
+        security_logger.warning("Failure callback for completed payment %s ignored", payment.pk)
+        return MpesaCallback.Outcome.IGNORED, "failure after completion", payment
+    return MpesaCallback.Outcome.DUPLICATE, "already final", payment
+
+
+def _source_ip_problem(ip: str | None) -> str:
+    if settings.MPESA_CALLBACK_IP_CHECK == "off":
+        return ""
+    if ip in settings.MPESA_CALLBACK_ALLOWED_IPS:
+        return ""
+    return f"source address {ip} is not on the Safaricom allow-list"
+
+
+# --- Reconciliation ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReconcileSummary:
+    checked: int = 0
+    completed: int = 0
+    failed: int = 0
+    timed_out: int = 0
+    still_pending: int = 0
+    errors: int = 0
+
+
+def reconcile_stale_payments(
+    *, client=None, now: datetime.datetime | None = None, limit: int = 200
+) -> ReconcileSummary:
+    """Ask Daraja about every M-Pesa payment still pending after MPESA_RECONCILE_AFTER_SECONDS.
+
+    Each payment is claimed with a conditional UPDATE on its last check time, so two workers running
+    this at once never query or resolve the same payment in the same round.
+    """
+    now = now or timezone.now()
+    stale = now - datetime.timedelta(seconds=settings.MPESA_RECONCILE_AFTER_SECONDS)
+    oldest = now - datetime.timedelta(seconds=settings.MPESA_PAYMENT_TIMEOUT_SECONDS)
+    summary = ReconcileSummary()
+    candidates = list(
+        Payment.objects.filter(method=Payment.Method.MPESA, status=Status.PENDING, created_at__lt=stale)
+        .filter(Q(last_checked_at__isnull=True) | Q(last_checked_at__lt=stale))
+        .order_by("created_at")
+        .values_list("pk", "last_checked_at")[:limit]
+    )
+    if candidates and client is None:
+        from mpesa.config import get_client
+
+        client = get_client()
+    for pk, last_checked in candidates:
+        claimed = (
+            Payment.objects.filter(pk=pk, status=Status.PENDING, last_checked_at=last_checked).update(
+                last_checked_at=now, check_count=F("check_count") + 1
+            )
+            if last_checked
+            else Payment.objects.filter(pk=pk, status=Status.PENDING, last_checked_at__isnull=True).update(
+                last_checked_at=now, check_count=F("check_count") + 1
+            )
+        )
+        if claimed != 1:
+            continue  # another worker has it this round
+        payment = Payment.objects.get(pk=pk)
+        summary.checked += 1
+        _reconcile_one(payment, client=client, oldest=oldest, summary=summary)
+    return summary
+
+
+def _reconcile_one(payment: Payment, *, client, oldest, summary: ReconcileSummary) -> None:
+    if payment.checkout_request_id:
+        try:
+            result = client.stk_query(payment.checkout_request_id)
+        except DarajaError as error:
+            logger.error("Status query for payment %s failed: %r", payment.pk, error)
+            summary.errors += 1
+            result = None
+        if result is not None and result.outcome is Outcome.PAID:
+            if payment_complete(
+                payment=payment,
+                result_code=result.result_code or "0",
+                result_description=result.result_description,
+                source="query",
+            ):
+                summary.completed += 1
+            return
+        if result is not None and result.outcome is Outcome.FAILED:
+            if _fail(payment, code=result.result_code or "", description=result.result_description, source="query"):
+                summary.failed += 1
+            return
+    if payment.created_at < oldest:
+        if payment_timeout(payment):
+            summary.timed_out += 1
+            transaction.on_commit(lambda: _notify_failed(payment.pk), robust=True)
+        return
+    summary.still_pending += 1

@@ -1,0 +1,19 @@
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="payments.reconcile_pending_payments", ignore_result=True)
+def reconcile_pending_payments():
+    """Periodic (Celery beat): resolve M-Pesa payments whose callback has not come."""
+    return vars(services.reconcile_stale_payments())
+
+
+@shared_task(name="payments.notify_payment_completed", ignore_result=True)
+def notify_payment_completed(payment_id: int) -> None:
+    services.payment_completed_notify(payment_id)
+
+
+@shared_task(name="payments.notify_payment_failed", ignore_result=True)
+def notify_payment_failed(payment_id: int) -> None:
+    services.payment_failed_notify(payment_id)

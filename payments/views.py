@@ -1,0 +1,140 @@
+import logging
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from core.http import client_ip
+from core.phones import mask_phone
+from members.models import Member
+
+from .forms import MpesaPayForm
+from .models import Payment
+from .receipts import receipt_pdf
+from .services import (
+    PaymentError,
+    callback_process,
+    callback_receive,
+    payment_due,
+    payment_failure_reason,
+    payment_initiate_mpesa,
+)
+
+logger = logging.getLogger(__name__)
+MAX_CALLBACK_BYTES = 64 * 1024
+ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
+
+
+@csrf_exempt  # Daraja cannot send a CSRF token; the per-payment URL token authenticates the callback.
+@require_POST
+def mpesa_callback(request, token=""):
+    """Answer Daraja at once and politely whatever happens: it never retries, so a 5xx loses the news.
+
+    The raw delivery is stored first, in its own transaction; processing is idempotent and its
+    outcome (or error and traceback) is written on that row.
+    """
+    body = request.body[:MAX_CALLBACK_BYTES]
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in ("cookie", "authorization")}
+    try:
+        callback = callback_receive(token=token, body=body, headers=headers, source_ip=client_ip(request))
+    except Exception:
+        logger.exception("Could not store an M-Pesa callback: %s", body[:2000])
+        return JsonResponse(ACCEPTED)
+    callback_process(callback)
+    return JsonResponse(ACCEPTED)
+
+
+def _own_member(request) -> Member:
+    try:
+        return Member.objects.select_related("category", "user").get(user=request.user)
+    except Member.DoesNotExist:
+        raise Http404 from None
+
+
+@login_required
+def pay(request):
+    member = _own_member(request)
+    due = payment_due(member)
+    form = MpesaPayForm(
+        request.POST or None,
+        initial={
+            "phone_number": "0" + member.phone_number[3:] if member.phone_number.startswith("254") else "",
+            "payment_type": due.payment_type if due else "",
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            payment = payment_initiate_mpesa(
+                member=member,
+                payment_type=form.cleaned_data["payment_type"],
+                phone=form.cleaned_data["phone_number"],
+                actor=request.user,
+                request=request,
+            )
+        except PaymentError as error:
+            form.add_error(None, str(error))
+        else:
+            return redirect("payments:detail", reference=payment.reference)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "payments/pay.html", {"member": member, "due": due, "form": form}, status=status)
+
+
+def _visible_payment(request, reference) -> Payment:
+    payment = get_object_or_404(Payment.objects.select_related("member__user", "member__category"), reference=reference)
+    if payment.member.user_id != request.user.pk and not request.user.has_perm("payments.view_all_payments"):
+        raise Http404
+    return payment
+
+
+def _status_payload(payment: Payment) -> dict:
+    return {
+        "reference": payment.reference,
+        "status": payment.status,
+        "status_display": payment.get_status_display(),
+        "final": payment.is_final,
+        "message": _message(payment),
+        "receipt_url": (
+            f"/payments/{payment.reference}/receipt/" if payment.status == Payment.Status.COMPLETED else None
+        ),
+    }
+
+
+def _message(payment: Payment) -> str:
+    if payment.status == Payment.Status.PENDING:
+        return (
+            f"Check your phone ({mask_phone(payment.phone_number)}) and enter your M-Pesa PIN "
+            f"to pay KES {payment.amount:,}."
+        )
+    if payment.status == Payment.Status.COMPLETED:
+        return f"Paid. Thank you! Receipt {payment.receipt_number}."
+    return payment_failure_reason(payment)
+
+
+@login_required
+@require_GET
+def detail(request, reference):
+    payment = _visible_payment(request, reference)
+    return render(request, "payments/detail.html", {"payment": payment, "state": _status_payload(payment)})
+
+
+@login_required
+@require_GET
+def status(request, reference):
+    payment = _visible_payment(request, reference)
+    response = JsonResponse(_status_payload(payment))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_GET
+def receipt(request, reference):
+    payment = _visible_payment(request, reference)
+    if payment.status != Payment.Status.COMPLETED:
+        raise Http404
+    response = HttpResponse(receipt_pdf(payment), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="receipt-{payment.receipt_number}.pdf"'
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,80 @@
+"""A member pays the registration fee by M-Pesa in the browser, answering the prompt on the local
+Daraja simulator's phone page; the page updates by itself, the receipt downloads, the member is active."""
+
+import re
+
+from django.utils import timezone
+from playwright.sync_api import expect
+from pypdf import PdfReader
+
+from members.models import Member
+from members.services import document_verify, member_approve
+from payments.models import Payment
+from tests.factories import PASSWORD
+
+from .helpers import login, submit
+
+
+def approve(member, reviewer):
+    for document in member.documents.all():
+        document_verify(document=document, actor=reviewer)
+    return member_approve(member=member, actor=reviewer)
+
+
+def test_a_member_pays_on_the_phone_page_and_downloads_the_receipt(page, daraja_live, alice, staff_user, tmp_path):
+    daraja_live.configure(default_outcome="manual", callback_delay=0.2)
+    Member.objects.filter(pk=alice.pk).update(phone_number="254711000600")
+    approve(alice, staff_user)
+
+    login(page, alice.user.email, PASSWORD)
+    page.goto("/portal/")
+    submit(page, page.get_by_role("link", name="Pay registration fee with M-Pesa"))
+    expect(page.locator("#amount-due")).to_have_text("KES 5,000")
+    expect(page.get_by_label("M-Pesa phone number")).to_have_value("0711000600")
+    submit(page, page.get_by_role("button", name="Send payment prompt"))
+    expect(page.locator("#payment-message")).to_contain_text("Check your phone")
+
+    phone = page.context.new_page()
+    phone.goto(f"{daraja_live.base_url}/phone/")
+    prompt = phone.locator("section.prompt")
+    expect(prompt).to_contain_text("Pay KES 5,000")
+    phone.locator("[name=pin]").fill("1234")
+    with phone.expect_navigation():
+        prompt.locator("button[data-action=approve]").click()
+    phone.close()
+
+    # The payment page polls the server and shows the result without a reload.
+    expect(page.locator("#payment-status")).to_have_text("Completed", timeout=15_000)
+    receipt = page.get_by_role("link", name="Download receipt")
+    expect(receipt).to_be_visible()
+    with page.expect_download() as download:
+        receipt.click()
+    path = tmp_path / "receipt.pdf"
+    download.value.save_as(path)
+    payment = Payment.objects.get()
+    assert payment.receipt_number in PdfReader(path).pages[0].extract_text()
+
+    page.goto("/portal/")
+    expect(page.locator("#member-status")).to_have_text("Active")
+    expect(page.locator("#membership-number")).to_have_text(re.compile(rf"KTS-{timezone.localdate().year}-\d{{4}}"))
+
+
+def test_a_declined_prompt_says_so_and_offers_a_retry(page, daraja_live, alice, staff_user):
+    daraja_live.configure(default_outcome="manual", callback_delay=0.2)
+    Member.objects.filter(pk=alice.pk).update(phone_number="254711000601")
+    approve(alice, staff_user)
+
+    login(page, alice.user.email, PASSWORD)
+    page.goto("/payments/pay/")
+    submit(page, page.get_by_role("button", name="Send payment prompt"))
+
+    phone = page.context.new_page()
+    phone.goto(f"{daraja_live.base_url}/phone/")
+    with phone.expect_navigation():
+        phone.locator("section.prompt button[data-action=decline]").click()
+    phone.close()
+
+    expect(page.locator("#payment-status")).to_have_text("Cancelled", timeout=15_000)
+    expect(page.locator("#payment-message")).to_contain_text("cancel")
+    expect(page.get_by_role("link", name="Try again")).to_be_visible()
+    assert Member.objects.get(pk=alice.pk).status == Member.Status.APPROVED
