@@ -24,7 +24,9 @@ def celery_worker_process(settings):
     redis_url = os.environ.get("REDIS_URL", "")
     if connection.vendor != "postgresql" or not redis_url:
         pytest.skip("Needs PostgreSQL and Redis: set DATABASE_URL=postgres://... and REDIS_URL=redis://...")
-    broker = redis_url.rsplit("/", 1)[0] + "/14"
+    # The broker this process already publishes to (its connection pool may exist from earlier tests).
+    broker = celery_app.conf.broker_url or redis_url
+    celery_app.control.purge()
     database = connection.settings_dict
     env = {
         **os.environ,
@@ -36,17 +38,35 @@ def celery_worker_process(settings):
         "SMS_BACKEND": "notifications.sms.LocmemSmsBackend",
     }
     worker = subprocess.Popen(  # noqa: S603 - our own Celery app
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-l", "warning",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"test-{os.getpid()}@localhost"],
-        cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "-l",
+            "warning",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"test-{os.getpid()}@localhost",
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
-    old = (celery_app.conf.broker_url, celery_app.conf.task_always_eager)
-    celery_app.conf.broker_url = broker
+    old_eager = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
     try:
         yield worker
     finally:
-        celery_app.conf.broker_url, celery_app.conf.task_always_eager = old
+        celery_app.conf.task_always_eager = old_eager
         worker.terminate()
         try:
             output, _ = worker.communicate(timeout=20)

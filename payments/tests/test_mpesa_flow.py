@@ -241,3 +241,38 @@ def test_the_receipt_pdf_is_for_its_owner_and_finance_only(daraja_live, client, 
     assert client.get(f"/payments/{payment.reference}/status/").status_code == 404
     client.login(username=finance_user.email, password=PASSWORD)
     assert client.get(url).status_code == 200
+
+
+def test_spike_arrest_on_the_push_fails_the_attempt_with_a_plain_message(daraja, approved_alice):
+    daraja.configure(fail_next=1, fail_with="spike_arrest", fail_only="stkpush")
+    with pytest.raises(PaymentError, match="not answering"):
+        pay(approved_alice)
+    assert Payment.objects.get().status == Payment.Status.FAILED
+    # Nothing is stuck: the member can try again straight away.
+    assert pay(approved_alice).status == Payment.Status.PENDING
+
+
+@pytest.mark.parametrize(
+    ("mode", "source", "applied"),
+    [
+        ("enforce", "203.0.113.9", False),
+        ("enforce", "196.201.212.69", True),
+        ("log", "203.0.113.9", True),
+        ("off", "203.0.113.9", True),
+    ],
+)
+def test_the_safaricom_address_allow_list(daraja, client, approved_alice, settings, mode, source, applied):
+    from payments.tests.test_concurrency import success_body
+
+    settings.MPESA_CALLBACK_IP_CHECK = mode
+    payment = pay(approved_alice, phone=outcomes.PHONE_MANUAL)
+    response = client.post(
+        f"/api/mpesa/callback/{payment.callback_token}/",
+        success_body(payment, "TIP1234567"),
+        content_type="application/json",
+        REMOTE_ADDR=source,
+    )
+    assert response.status_code == 200
+    payment.refresh_from_db()
+    assert (payment.status == Payment.Status.COMPLETED) is applied
+    assert MpesaCallback.objects.get().source_ip == source

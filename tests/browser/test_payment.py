@@ -8,11 +8,13 @@ from playwright.sync_api import expect
 from pypdf import PdfReader
 
 from members.models import Member
+from members.sample_files import sample_jpeg, sample_pdf, sample_png
 from members.services import document_verify, member_approve
 from payments.models import Payment
 from tests.factories import PASSWORD
 
-from .helpers import login, submit
+from .helpers import login, logout, submit
+from .test_registration import NEW_PASSWORD, fill_application
 
 
 def approve(member, reviewer):
@@ -78,3 +80,51 @@ def test_a_declined_prompt_says_so_and_offers_a_retry(page, daraja_live, alice, 
     expect(page.locator("#payment-message")).to_contain_text("cancel")
     expect(page.get_by_role("link", name="Try again")).to_be_visible()
     assert Member.objects.get(pk=alice.pk).status == Member.Status.APPROVED
+
+
+def test_the_whole_journey_register_approve_pay_receipt_active(page, daraja_live, reference_data, staff_user, tmp_path):
+    """The issue's end-to-end flow, every step in the browser: apply, staff approve, pay on the phone."""
+    daraja_live.configure(default_outcome="manual", callback_delay=0.2)
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    documents = {}
+    for code, (name, content) in {
+        "national_id": ("id.pdf", sample_pdf()),
+        "passport_photo": ("photo.jpg", sample_jpeg()),
+        "certificate": ("cert.png", sample_png()),
+    }.items():
+        documents[code] = folder / name
+        documents[code].write_bytes(content)
+
+    page.goto("/register/")
+    values = fill_application(page, documents, phone_number="0711 000 602", email="journey@example.com")
+    submit(page, page.get_by_role("button", name="Submit application"))
+    expect(page.locator("#member-status")).to_have_text("Pending review")
+    logout(page)
+
+    login(page, staff_user.email, PASSWORD)
+    page.goto("/staff/applications/")
+    submit(page, page.get_by_role("link", name=re.compile(values["first_name"])))
+    verify = page.get_by_role("button", name="Verify", exact=True)
+    for _ in range(3):
+        submit(page, verify.first)
+    submit(page, page.get_by_role("button", name="Approve and issue number"))
+    logout(page)
+
+    login(page, values["email"], NEW_PASSWORD)
+    page.goto("/portal/")
+    submit(page, page.get_by_role("link", name="Pay registration fee with M-Pesa"))
+    submit(page, page.get_by_role("button", name="Send payment prompt"))
+    phone = page.context.new_page()
+    phone.goto(f"{daraja_live.base_url}/phone/")
+    with phone.expect_navigation():
+        phone.locator("section.prompt button[data-action=approve]").click()
+    phone.close()
+    expect(page.locator("#payment-status")).to_have_text("Completed", timeout=15_000)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download receipt").click()
+    assert download.value.suggested_filename.startswith("receipt-RCT-")
+
+    page.goto("/portal/")
+    expect(page.locator("#member-status")).to_have_text("Active")
+    assert Member.objects.get(user__email="journey@example.com").status == Member.Status.ACTIVE
