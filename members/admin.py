@@ -5,7 +5,7 @@ from django.utils.html import format_html
 from audit.models import AuditLog
 from audit.services import audit_log
 
-from .models import Country, Document, Member, MembershipCategory, Region
+from .models import Country, Document, Member, MembershipCategory, Region, ReminderLog
 
 
 @admin.register(Country)
@@ -128,4 +128,19 @@ class DocumentAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">Download {}</a>', url, obj.original_name)
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(ReminderLog)
+class ReminderLogAdmin(admin.ModelAdmin):
+    list_display = ["sent_at", "member", "kind", "period_end"]
+    list_filter = ["kind", "sent_at"]
+    search_fields = ["member__user__email", "=member__membership_number"]
+    list_select_related = ["member__user"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

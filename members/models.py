@@ -1,3 +1,4 @@
+import secrets
 import uuid
 from pathlib import PurePath
 
@@ -78,6 +79,10 @@ class MembershipCategory(models.Model):
         return [DocumentType(code).label for code in self.required_documents]
 
 
+def new_verification_token():
+    return secrets.token_urlsafe(24)
+
+
 class Member(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending review"
@@ -130,6 +135,12 @@ class Member(models.Model):
     registration_payment_reference = models.CharField(max_length=64, blank=True)
     period_start = models.DateField(null=True, blank=True)
     period_end = models.DateField(null=True, blank=True, help_text="Last day of the current period, inclusive.")
+
+    # Printed on the certificate as a QR code: the public verification page is found by this alone.
+    verification_token = models.CharField(max_length=43, unique=True, default=new_verification_token, editable=False)
+    # How the member wants to hear from us (in-app notifications are always kept).
+    notify_by_email = models.BooleanField("email me", default=True)
+    notify_by_sms = models.BooleanField("text me (SMS)", default=True)
 
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -213,3 +224,29 @@ class Document(models.Model):
     @property
     def is_image(self):
         return self.content_type in ("image/jpeg", "image/png")
+
+
+class ReminderLog(models.Model):
+    """One row per reminder sent: (member, period end, kind) is unique, so a reminder goes out once per
+    member per period however often, or on however many workers, the daily job runs."""
+
+    class Kind(models.TextChoices):
+        DAYS_30 = "due_30", "30 days before the end date"
+        DAYS_7 = "due_7", "7 days before the end date"
+        DAYS_1 = "due_1", "1 day before the end date"
+        END_DATE = "ended", "On the end date"
+        GRACE_ENDED = "grace_ended", "When the grace period ends"
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="reminders")
+    period_end = models.DateField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "period_end", "kind"], name="members_reminder_once_per_period")
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} for {self.member_id} ({self.period_end})"
