@@ -1,8 +1,10 @@
 import logging
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -79,6 +81,40 @@ def pay(request):
             return redirect("payments:detail", reference=payment.reference)
     status = 400 if request.method == "POST" else 200
     return render(request, "payments/pay.html", {"member": member, "due": due, "form": form}, status=status)
+
+
+@login_required
+@require_GET
+def history(request):
+    """The member's own payments, filterable by status, type and year; one query per page whatever
+    the number of payments (plus the count for the paginator)."""
+    member = _own_member(request)
+    payments = member.payments.order_by("-created_at")
+    filters = {
+        "status": request.GET.get("status", ""),
+        "type": request.GET.get("type", ""),
+        "year": request.GET.get("year", ""),
+    }
+    if filters["status"] in Payment.Status.values:
+        payments = payments.filter(status=filters["status"])
+    if filters["type"] in Payment.Type.values:
+        payments = payments.filter(payment_type=filters["type"])
+    if filters["year"].isdigit():
+        payments = payments.filter(created_at__year=int(filters["year"]))
+    page = Paginator(payments, 20).get_page(request.GET.get("page"))
+    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    return render(
+        request,
+        "payments/history.html",
+        {
+            "page": page,
+            "filters": filters,
+            "query": query,
+            "statuses": Payment.Status.choices,
+            "types": Payment.Type.choices,
+            "years": range(timezone.localdate().year, member.applied_at.year - 1, -1),
+        },
+    )
 
 
 def _visible_payment(request, reference) -> Payment:
