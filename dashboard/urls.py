@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import certificate_views, views
 
 app_name = "dashboard"
 urlpatterns = [
@@ -10,6 +10,7 @@ urlpatterns = [
     path("members/<int:pk>/approve/", views.member_approve_view, name="member_approve"),
     path("members/<int:pk>/reject/", views.member_reject_view, name="member_reject"),
     path("members/<int:pk>/record-payment/", views.member_record_payment_view, name="member_record_payment"),
+    path("members/<int:pk>/certificate/", certificate_views.member_certificate, name="member_certificate"),
     path("documents/<int:pk>/verify/", views.document_verify_view, name="document_verify"),
     path("documents/<int:pk>/reject/", views.document_reject_view, name="document_reject"),
 ]
