@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Message
+from .models import Message, Notification
 
 
 @admin.register(Message)
@@ -14,6 +14,28 @@ class MessageAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     show_full_result_count = False
     readonly_fields = [field.name for field in Message._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """In-app notifications, as members see them; read-only like the message log."""
+
+    list_display = ["created_at", "event", "title", "user", "read_at"]
+    list_filter = ["event", "created_at"]
+    search_fields = ["=user__email", "=dedupe_key"]
+    date_hierarchy = "created_at"
+    list_select_related = ["user"]
+    show_full_result_count = False
+    readonly_fields = [field.name for field in Notification._meta.fields]
 
     def has_add_permission(self, request):
         return False

@@ -3,7 +3,7 @@ import datetime
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 
-from .models import Message
+from .models import Message, Notification
 
 
 def messages_due_for_redelivery(
@@ -20,3 +20,17 @@ def messages_due_for_redelivery(
         .order_by("created_at", "pk")
     )
     return queryset[:limit] if limit else queryset
+
+
+def notifications_for_user(*, user) -> QuerySet[Notification]:
+    """A user's in-app notifications, newest first."""
+    return Notification.objects.filter(user=user).order_by("-created_at", "-pk")
+
+
+def notifications_latest(*, user, limit: int = 3) -> list[Notification]:
+    return list(notifications_for_user(user=user)[:limit])
+
+
+def notifications_unread_count(*, user) -> int:
+    """One COUNT, served by the partial index on unread rows."""
+    return Notification.objects.filter(user=user, read_at__isnull=True).count()

@@ -2,9 +2,10 @@
 
 Callers use two functions:
 
-- ``notify_member(member, event=..., context=..., dedupe_key_base=...)`` renders the event's templates and
-  queues an email and an SMS. It never raises: a notification problem is logged and must not undo the
-  caller's work (a payment stays paid when its SMS cannot be sent).
+- ``notify_member(member, event=..., context=..., dedupe_key_base=...)`` renders the event's templates,
+  records an in-app notification (always) and queues an email and an SMS on the channels the member
+  chose. It never raises: a notification problem is logged and must not undo the caller's work (a payment
+  stays paid when its SMS cannot be sent).
 - ``message_queue(...)`` queues one message of any content.
 
 Either way the row is written in the caller's transaction and delivery is queued with
@@ -26,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from core.phones import mask_phone
@@ -33,7 +35,7 @@ from core.phones import mask_phone
 from .errors import DeliveryError
 from .events import event_context
 from .mail import send_email
-from .models import Message
+from .models import Message, Notification
 from .selectors import messages_due_for_redelivery
 from .sms import get_sms_backend
 
@@ -114,8 +116,13 @@ def _enqueue_delivery(message_id: int) -> None:
 
 
 def member_channels(member) -> set[str]:
-    """The channels a member receives notifications on (later: from the member's preferences)."""
-    return {Channel.EMAIL.value, Channel.SMS.value}
+    """The channels a member chose for email and SMS (the in-app notification is always kept)."""
+    channels = set()
+    if member.notify_by_email:
+        channels.add(Channel.EMAIL.value)
+    if member.notify_by_sms:
+        channels.add(Channel.SMS.value)
+    return channels
 
 
 @dataclass(frozen=True)
@@ -140,18 +147,37 @@ def message_render(*, event: str, channel: str, context: dict[str, Any]) -> Rend
 
 
 def notify_member(
-    member, *, event: str, context: dict[str, Any] | None = None, dedupe_key_base: str | None = None
+    member,
+    *,
+    event: str,
+    context: dict[str, Any] | None = None,
+    dedupe_key_base: str | None = None,
+    link: str | None = None,
 ) -> list[Message]:
-    """Tell `member` about `event` on each of their channels; returns the queued (or already queued) messages.
+    """Tell `member` about `event`: one in-app notification, and a message on each channel they chose.
+    Returns the queued (or already queued) email and SMS messages.
 
-    `dedupe_key_base` makes it send-once: "payment_received:42" becomes "payment_received:42:email" and
-    "payment_received:42:sms". Never raises.
+    `dedupe_key_base` makes it send-once: "payment_received:42" is the in-app notification's key and becomes
+    "payment_received:42:email" and "payment_received:42:sms" for the messages. `link` is where the in-app
+    notification leads (default: the receipt_url in the context, else the member portal). Never raises.
     """
     try:
         full_context = event_context(member, event=event, context=context)
     except Exception:
         logger.exception("Not notifying member %s of %s: its context could not be built.", member.pk, event)
         return []
+    try:
+        rendered = notification_render(event=event, context=full_context)
+        notification_create(
+            user=member.user,
+            event=event,
+            title=rendered.subject,
+            body=rendered.body,
+            link=link if link is not None else (full_context.get("receipt_url") or _portal_path()),
+            dedupe_key=dedupe_key_base,
+        )
+    except Exception:
+        logger.exception("Could not record the in-app %s notification for member %s.", event, member.pk)
     recipients = {Channel.EMAIL: member.user.email, Channel.SMS: member.phone_number}
     messages = []
     for channel in sorted(member_channels(member)):
@@ -173,6 +199,73 @@ def notify_member(
         if message is not None:
             messages.append(message)
     return messages
+
+
+# --- In-app notifications ------------------------------------------------------------------------------------
+
+TITLE_MAX = 200
+BODY_MAX = 500
+
+
+def notification_render(*, event: str, context: dict[str, Any]) -> RenderedMessage:
+    """The in-app title (the email's subject) and body: ``<event>.inapp.txt`` if the event has one, else
+    the SMS text, which is short too."""
+    title = _one_line(render_to_string(f"notifications/{event}.subject.txt", context))
+    try:
+        body = _one_line(render_to_string(f"notifications/{event}.inapp.txt", context))
+    except TemplateDoesNotExist:
+        body = message_render(event=event, channel=Channel.SMS, context=context).body
+    return RenderedMessage(subject=title[:TITLE_MAX], body=body[:BODY_MAX])
+
+
+def notification_create(
+    *, user, event: str, title: str, body: str = "", link: str = "", dedupe_key: str | None = None
+) -> Notification:
+    """Record one in-app notification. With a `dedupe_key` already used, the existing one is returned."""
+    if dedupe_key:
+        existing = Notification.objects.filter(dedupe_key=dedupe_key).first()
+        if existing is not None:
+            return existing
+    try:
+        # A savepoint, so a duplicate key does not break the caller's transaction on PostgreSQL.
+        with transaction.atomic():
+            return Notification.objects.create(
+                user=user,
+                event=event,
+                title=title[:TITLE_MAX],
+                body=body[:BODY_MAX],
+                link=link[:500],
+                dedupe_key=dedupe_key or None,
+            )
+    except IntegrityError:
+        if not dedupe_key:
+            raise
+        return Notification.objects.get(dedupe_key=dedupe_key)
+
+
+def notification_mark_read(*, user, notification_id: int) -> Notification:
+    """Mark one of `user`'s notifications read (once: the first read time stays).
+
+    Raises Notification.DoesNotExist when `user` has no notification with this id.
+    """
+    notification = Notification.objects.get(pk=notification_id, user=user)
+    if notification.read_at is None:
+        now = timezone.now()
+        if Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=now):
+            notification.read_at = now
+    return notification
+
+
+def notifications_mark_all_read(*, user) -> int:
+    """Mark every unread notification of `user` read; returns how many changed."""
+    return Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
+
+
+def _portal_path() -> str:
+    try:
+        return reverse("portal:home")
+    except NoReverseMatch:
+        return "/"
 
 
 def _one_line(text: str) -> str:

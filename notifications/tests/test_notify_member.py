@@ -102,5 +102,5 @@ def test_it_never_raises_when_delivery_fails(alice, django_capture_on_commit_cal
     assert statuses == {"email": "queued", "sms": "sent"}
 
 
-def test_every_member_gets_email_and_sms_for_now(alice):
+def test_members_get_email_and_sms_by_default(alice):
     assert member_channels(alice) == {"email", "sms"}
