@@ -8,6 +8,7 @@ cache, in-process tasks and console email. Production sets the variables the REA
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -77,6 +78,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.site",
+                "notifications.context_processors.unread",
             ],
         },
     },
@@ -127,6 +129,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "reconcile-pending-payments": {"task": "payments.reconcile_pending_payments", "schedule": 60.0},
     "redeliver-queued-messages": {"task": "notifications.redeliver_queued_messages", "schedule": 300.0},
+    # Daily at 06:00 in CELERY_TIMEZONE (EAT): lapse members, then send renewal reminders (members.lifecycle).
+    "run-lifecycle-jobs": {"task": "members.run_lifecycle_jobs", "schedule": crontab(hour=6, minute=0)},
 }
 
 # --- Users and authentication -----------------------------------------------------------------------

@@ -21,6 +21,8 @@ from django.utils import timezone
 from accounts.roles import MEMBER
 from audit.models import AuditLog
 from audit.services import audit_log
+from notifications.events import ACTIVATED, APPLICATION_RECEIVED, APPROVED, DOCUMENT_REJECTED
+from notifications.services import notify_member
 
 from .models import Document, DocumentType, Member, MembershipCategory
 from .numbering import next_membership_number
@@ -52,6 +54,17 @@ class DocumentUpload:
 
 def _today() -> datetime.date:
     return timezone.localdate()
+
+
+def _notify_after_commit(member_id: int, event: str, *, context: dict | None = None, dedupe_key_base: str) -> None:
+    """Tell the member once the change is committed; robust, so a failing notification never undoes it."""
+    transaction.on_commit(lambda: _notify(member_id, event, context, dedupe_key_base), robust=True)
+
+
+def _notify(member_id: int, event: str, context: dict | None, dedupe_key_base: str) -> None:
+    # Loaded afresh: the caller's instance may predate what was committed (the number, the period).
+    member = Member.objects.select_related("user", "category").get(pk=member_id)
+    notify_member(member, event=event, context=context, dedupe_key_base=dedupe_key_base)
 
 
 def _change_status(member: Member, *, to: str, actor, reason: str = "", request=None, **fields) -> Member:
@@ -113,6 +126,7 @@ def member_register(
                 data={"category": category.code, "documents": [d.doc_type for d in documents]},
                 request=request,
             )
+            _notify_after_commit(member.pk, APPLICATION_RECEIVED, dedupe_key_base=f"{APPLICATION_RECEIVED}:{member.pk}")
     except IntegrityError as exc:
         _delete_files(stored)
         # The form checks both first; these catch a registration racing another with the same details.
@@ -197,9 +211,17 @@ def document_reject(*, document: Document, reason: str, actor, request=None) -> 
     reason = (reason or "").strip()
     if not reason:
         raise MembershipError("Give the member a reason, so they know what to upload instead.")
-    return _document_decide(
+    document = _document_decide(
         document=document, status=Document.Status.REJECTED, reason=reason, actor=actor, request=request
     )
+    # Once per uploaded file: a double-clicked rejection does not text the member twice.
+    _notify_after_commit(
+        document.member_id,
+        DOCUMENT_REJECTED,
+        context={"document_type": document.get_doc_type_display(), "reason": document.rejection_reason},
+        dedupe_key_base=f"{DOCUMENT_REJECTED}:{document.pk}",
+    )
+    return document
 
 
 def _document_decide(*, document, status, reason, actor, request):
@@ -262,6 +284,7 @@ def member_approve(*, member: Member, actor, request=None) -> Member:
         audit_log(
             action=AuditLog.Action.NUMBER_ISSUED, actor=actor, target=member, data={"number": number}, request=request
         )
+        _notify_after_commit(member.pk, APPROVED, dedupe_key_base=f"{APPROVED}:{member.pk}")
         if member.registration_paid:
             member = _activate(member, actor=actor, request=request)
     return member
@@ -360,7 +383,7 @@ def membership_renew(*, member: Member, actor, paid_on: datetime.date | None = N
 def _activate(member: Member, *, actor, request=None) -> Member:
     start = _today()
     end = period_end_for(start, member.category.period_months)
-    return _change_status(
+    member = _change_status(
         member,
         to=Status.ACTIVE,
         actor=actor,
@@ -370,6 +393,8 @@ def _activate(member: Member, *, actor, request=None) -> Member:
         period_start=start,
         period_end=end,
     )
+    _notify_after_commit(member.pk, ACTIVATED, dedupe_key_base=f"{ACTIVATED}:{member.pk}")
+    return member
 
 
 def period_end_for(start: datetime.date, months: int) -> datetime.date | None:
@@ -385,3 +410,28 @@ def period_end_for(start: datetime.date, months: int) -> datetime.date | None:
     if next_start.day < start.day:
         next_start += datetime.timedelta(days=1)
     return next_start - datetime.timedelta(days=1)
+
+
+# --- Lifecycle (the daily job in members.lifecycle) ----------------------------------------------------
+
+
+def member_lapse(*, member: Member, to: str, reason: str) -> Member:
+    """Move a member whose period has run out to grace or expired; the system acts, so there is no actor.
+
+    `member` is what the job read when it decided. The row is claimed with a row lock that skips rows
+    another transaction holds (another worker lapsing it, or a renewal being applied), and it must still
+    have the status and end date the decision was made on: a renewal committed in between moved the end
+    date, and a lapsed member must not lose it. Otherwise raises MembershipError and changes nothing.
+    """
+    if to not in (Status.GRACE, Status.EXPIRED):
+        raise ValueError(f"member_lapse moves members to grace or expired, not {to!r}.")
+    with transaction.atomic():
+        current = (
+            Member.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk=member.pk)
+            .values_list("status", "period_end")
+            .first()
+        )
+        if current != (member.status, member.period_end):
+            raise MembershipError("This membership is being changed, or has changed, since the job read it.")
+        return _change_status(member, to=to, actor=None, reason=reason)

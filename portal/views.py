@@ -2,11 +2,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from members.forms import DocumentUploadForm
 from members.models import DocumentType, Member
 from members.services import DocumentUpload, MembershipError, document_replace, missing_documents
+from notifications.selectors import notifications_latest
+from payments.services import payment_due
 
 STATUS_EXPLANATIONS = {
     Member.Status.PENDING: "Your application is being reviewed. Staff check your documents, then approve it.",
@@ -42,6 +45,7 @@ def home(request):
 def _render_home(request, member, *, upload_form=None, status=200):
     documents = [d for d in member.documents.all() if d.is_current]
     by_type = {d.doc_type: d for d in documents}
+    due = payment_due(member)
     context = {
         "member": member,
         "explanation": STATUS_EXPLANATIONS[member.status],
@@ -54,6 +58,9 @@ def _render_home(request, member, *, upload_form=None, status=200):
         "uploadable": member.status in (Member.Status.PENDING, Member.Status.APPROVED),
         "upload_form": upload_form,
         "payments": member.payments.order_by("-created_at")[:5],
+        "latest_notifications": notifications_latest(user=member.user, limit=3),
+        "renewal": due if due and due.payment_type != "registration" else None,
+        "days_left": (member.period_end - timezone.localdate()).days if member.period_end else None,
     }
     return render(request, "portal/home.html", context, status=status)
 

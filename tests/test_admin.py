@@ -11,7 +11,7 @@ from audit.models import AuditLog
 from audit.services import audit_log
 from core.models import YearlyCounter
 from members.models import Document, Member, ReminderLog
-from notifications.models import Message
+from notifications.models import Message, Notification
 from payments.models import MpesaCallback, Payment
 from tests.factories import UserFactory
 
@@ -34,6 +34,7 @@ def everything(alice, bob, superuser):
     )
     MpesaCallback.objects.create(body="{}", payment=payment, checkout_request_id="ws_CO_1")
     Message.objects.create(channel="sms", event="approved", recipient="254712345678", body="x")
+    Notification.objects.create(user=alice.user, event="approved", title="Your membership has been approved")
     ReminderLog.objects.create(member=alice, period_end=timezone.localdate(), kind="due_30")
     YearlyCounter.objects.create(prefix="KTS", year=timezone.localdate().year, last_value=7)
     audit_log(action=AuditLog.Action.REGISTERED, actor=alice.user, target=alice, data={"category": "full"})

@@ -1,6 +1,7 @@
 """A member pays the registration fee by M-Pesa in the browser, answering the prompt on the local
 Daraja simulator's phone page; the page updates by itself, the receipt downloads, the member is active."""
 
+import datetime
 import re
 
 from django.utils import timezone
@@ -9,7 +10,7 @@ from pypdf import PdfReader
 
 from members.models import Member
 from members.sample_files import sample_jpeg, sample_pdf, sample_png
-from members.services import document_verify, member_approve
+from members.services import document_verify, member_approve, period_end_for
 from payments.models import Payment
 from tests.factories import PASSWORD
 
@@ -128,3 +129,49 @@ def test_the_whole_journey_register_approve_pay_receipt_active(page, daraja_live
     page.goto("/portal/")
     expect(page.locator("#member-status")).to_have_text("Active")
     assert Member.objects.get(user__email="journey@example.com").status == Member.Status.ACTIVE
+
+
+def test_an_active_member_renews_downloads_the_certificate_and_a_verifier_checks_it(page, daraja_live, alice):
+    daraja_live.configure(default_outcome="manual", callback_delay=0.2)
+    today = timezone.localdate()
+    end = today + datetime.timedelta(days=20)
+    Member.objects.filter(pk=alice.pk).update(
+        status=Member.Status.ACTIVE,
+        membership_number=f"KTS-{today.year}-0042",
+        registration_paid_at=timezone.now(),
+        period_start=today - datetime.timedelta(days=345),
+        period_end=end,
+        phone_number="254711000603",
+    )
+
+    login(page, alice.user.email, PASSWORD)
+    page.goto("/portal/")
+    expect(page.locator("#days-left")).to_have_text("20 days left")
+    submit(page, page.get_by_role("link", name="Renew with M-Pesa"))
+    expect(page.locator("#amount-due")).to_have_text("KES 3,000")
+    submit(page, page.get_by_role("button", name="Send payment prompt"))
+    phone = page.context.new_page()
+    phone.goto(f"{daraja_live.base_url}/phone/")
+    with phone.expect_navigation():
+        phone.locator("section.prompt button[data-action=approve]").click()
+    phone.close()
+    expect(page.locator("#payment-status")).to_have_text("Completed", timeout=15_000)
+
+    member = Member.objects.get(pk=alice.pk)
+    # Renewed early: one more period counted from the day after the current end date.
+    assert member.period_end == period_end_for(end + datetime.timedelta(days=1), 12)
+    assert Payment.objects.get().receipt_number
+    page.goto("/portal/")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download certificate").click()
+    text = PdfReader(download.value.path()).pages[0].extract_text()
+    assert member.membership_number in text
+
+    # A third party follows the QR code's URL, with no login.
+    verifier = page.context.browser.new_context(viewport={"width": 375, "height": 740})
+    checker = verifier.new_page()
+    checker.goto(f"{page.url.split('/portal/')[0]}/verify/{member.verification_token}/")
+    expect(checker.get_by_text(member.membership_number)).to_be_visible()
+    expect(checker.get_by_text("Valid", exact=True).first).to_be_visible()
+    assert alice.user.email not in checker.content()
+    verifier.close()
