@@ -9,7 +9,7 @@ from io import StringIO
 import pytest
 from celery.schedules import crontab
 from django.core.management import CommandError, call_command
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditLog
@@ -26,6 +26,7 @@ from members.services import MembershipError, member_lapse, membership_renew, pe
 from notifications.events import event_context
 from notifications.models import Message
 from notifications.services import member_channels, message_render
+from tests.concurrency import run_together
 from tests.factories import MemberFactory, load_reference_data
 
 Status = Member.Status
@@ -511,26 +512,6 @@ def test_beat_runs_the_lifecycle_jobs_daily_at_six_nairobi_time(settings):
 
 # --- Concurrency (PostgreSQL) -----------------------------------------------------------------------------
 
-
-def run_together(functions):
-    barrier = threading.Barrier(len(functions))
-    errors = []
-
-    def run(function):
-        try:
-            barrier.wait(timeout=30)
-            function()
-        except Exception as error:  # noqa: BLE001 - collected and asserted
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(f,)) for f in functions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
 
 
 def concurrency_batch(today, no_grace):

@@ -1,10 +1,9 @@
 """Races on the money path, on PostgreSQL: duplicate callbacks arriving together, two reconcilers."""
 
 import json
-import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditLog
@@ -12,6 +11,7 @@ from core.models import YearlyCounter
 from members.services import document_verify, member_approve
 from payments.models import MpesaCallback, Payment
 from payments.services import callback_process, callback_receive, payment_initiate_mpesa, reconcile_stale_payments
+from tests.concurrency import run_together
 from tests.factories import MemberFactory, UserFactory, load_reference_data
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -24,26 +24,6 @@ def _postgres_only():
             "Concurrency needs PostgreSQL row locks: set DATABASE_URL=postgres://... (SQLite serialises writers)."
         )
 
-
-def run_together(functions):
-    barrier = threading.Barrier(len(functions))
-    errors = []
-
-    def run(function):
-        try:
-            barrier.wait(timeout=30)
-            function()
-        except Exception as error:  # noqa: BLE001 - collected and asserted
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(f,)) for f in functions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
 
 
 def manual_phone(index):

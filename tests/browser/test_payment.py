@@ -18,6 +18,15 @@ from .helpers import login, logout, submit
 from .test_registration import NEW_PASSWORD, fill_application
 
 
+def answer_prompt(page, simulator, action):
+    """The member answers the M-Pesa prompt on the simulator's phone page, in another tab."""
+    phone = page.context.new_page()
+    phone.goto(f"{simulator.base_url}/phone/")
+    with phone.expect_navigation():
+        phone.locator(f"section.prompt button[data-action={action}]").click()
+    phone.close()
+
+
 def approve(member, reviewer):
     for document in member.documents.all():
         document_verify(document=document, actor=reviewer)
@@ -71,11 +80,7 @@ def test_a_declined_prompt_says_so_and_offers_a_retry(page, daraja_live, alice, 
     page.goto("/payments/pay/")
     submit(page, page.get_by_role("button", name="Send payment prompt"))
 
-    phone = page.context.new_page()
-    phone.goto(f"{daraja_live.base_url}/phone/")
-    with phone.expect_navigation():
-        phone.locator("section.prompt button[data-action=decline]").click()
-    phone.close()
+    answer_prompt(page, daraja_live, "decline")
 
     expect(page.locator("#payment-status")).to_have_text("Cancelled", timeout=15_000)
     expect(page.locator("#payment-message")).to_contain_text("cancel")
@@ -116,11 +121,7 @@ def test_the_whole_journey_register_approve_pay_receipt_active(page, daraja_live
     page.goto("/portal/")
     submit(page, page.get_by_role("link", name="Pay registration fee with M-Pesa"))
     submit(page, page.get_by_role("button", name="Send payment prompt"))
-    phone = page.context.new_page()
-    phone.goto(f"{daraja_live.base_url}/phone/")
-    with phone.expect_navigation():
-        phone.locator("section.prompt button[data-action=approve]").click()
-    phone.close()
+    answer_prompt(page, daraja_live, "approve")
     expect(page.locator("#payment-status")).to_have_text("Completed", timeout=15_000)
     with page.expect_download() as download:
         page.get_by_role("link", name="Download receipt").click()
@@ -150,11 +151,7 @@ def test_an_active_member_renews_downloads_the_certificate_and_a_verifier_checks
     submit(page, page.get_by_role("link", name="Renew with M-Pesa"))
     expect(page.locator("#amount-due")).to_have_text("KES 3,000")
     submit(page, page.get_by_role("button", name="Send payment prompt"))
-    phone = page.context.new_page()
-    phone.goto(f"{daraja_live.base_url}/phone/")
-    with phone.expect_navigation():
-        phone.locator("section.prompt button[data-action=approve]").click()
-    phone.close()
+    answer_prompt(page, daraja_live, "approve")
     expect(page.locator("#payment-status")).to_have_text("Completed", timeout=15_000)
 
     member = Member.objects.get(pk=alice.pk)
