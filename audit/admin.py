@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin
+
 from .models import AuditLog
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "actor_repr", "action", "target_type", "target_repr", "ip_address"]
     list_filter = ["action", "target_type", "created_at"]
     search_fields = ["actor_repr", "target_repr", "target_id", "reason", "=ip_address"]
@@ -12,12 +14,3 @@ class AuditLogAdmin(admin.ModelAdmin):
     list_select_related = ["actor"]
     show_full_result_count = False
     readonly_fields = [f.name for f in AuditLog._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -4,6 +4,7 @@ from django.utils.html import format_html
 
 from audit.models import AuditLog
 from audit.services import audit_log
+from core.admin import ReadOnlyAdmin
 
 from .models import Country, Document, Member, MembershipCategory, Region, ReminderLog
 
@@ -132,15 +133,9 @@ class DocumentAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReminderLog)
-class ReminderLogAdmin(admin.ModelAdmin):
+class ReminderLogAdmin(ReadOnlyAdmin):
     list_display = ["sent_at", "member", "kind", "period_end"]
     list_filter = ["kind", "sent_at"]
     search_fields = ["member__user__email", "=member__membership_number"]
     list_select_related = ["member__user"]
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -221,10 +221,6 @@ class Document(models.Model):
     def __str__(self):
         return f"{self.get_doc_type_display()} of {self.member.full_name}"
 
-    @property
-    def is_image(self):
-        return self.content_type in ("image/jpeg", "image/png")
-
 
 class ReminderLog(models.Model):
     """One row per reminder sent: (member, period end, kind) is unique, so a reminder goes out once per

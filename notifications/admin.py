@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin
+
 from .models import Message, Notification
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ReadOnlyAdmin):
     """The outbound message log: read-only, so it stays a true record of what was sent."""
 
     list_display = ["created_at", "channel", "event", "recipient", "status", "attempts", "sent_at"]
@@ -15,18 +17,9 @@ class MessageAdmin(admin.ModelAdmin):
     show_full_result_count = False
     readonly_fields = [field.name for field in Message._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdmin):
     """In-app notifications, as members see them; read-only like the message log."""
 
     list_display = ["created_at", "event", "title", "user", "read_at"]
@@ -36,12 +29,3 @@ class NotificationAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     show_full_result_count = False
     readonly_fields = [field.name for field in Notification._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
