@@ -26,10 +26,14 @@ ROLE_PERMISSIONS = {
     FINANCE: [
         "members.view_member",
         "members.record_offline_payment",
+        "members.export_member",
         "members.view_membershipcategory",
+        "members.view_country",
+        "members.view_region",
         "payments.view_payment",
         "payments.view_all_payments",
         "payments.view_mpesacallback",
+        "payments.export_payment",
     ],
     MEMBER: [],
 }

@@ -38,6 +38,8 @@ class AuditLog(models.Model):
         PAYMENT_COMPLETED = "payment_completed", "Payment completed"
         PAYMENT_FAILED = "payment_failed", "Payment failed"
         SECURITY_EVENT = "security_event", "Security event"
+        EXPORTED = "exported", "Data exported"
+        REMINDER_SENT = "reminder_sent", "Reminder sent"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

@@ -142,6 +142,10 @@ class Member(models.Model):
     notify_by_email = models.BooleanField("email me", default=True)
     notify_by_sms = models.BooleanField("text me (SMS)", default=True)
 
+    # Lower-cased name, email, numbers and phone for staff search (members.search); trigram-indexed on
+    # PostgreSQL by migration 0004, which is why the index is not declared in Meta (SQLite has no GIN).
+    search_text = models.TextField(blank=True, editable=False)
+
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -149,14 +153,29 @@ class Member(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["id_type", "id_number"], name="members_member_unique_id_number"),
         ]
-        indexes = [models.Index(fields=["status", "-applied_at"])]
+        indexes = [
+            models.Index(fields=["status", "-applied_at"]),
+            models.Index(fields=["-applied_at"], name="members_member_applied_idx"),
+            models.Index(fields=["status", "period_end"], name="members_member_status_end_idx"),
+            models.Index(fields=["period_end"], name="members_member_period_end_idx"),
+        ]
         permissions = [
             ("review_application", "Can approve or reject membership applications"),
             ("record_offline_payment", "Can record a payment received outside M-Pesa"),
+            ("export_member", "Can export member lists (CSV, Excel)"),
         ]
 
     def __str__(self):
         return f"{self.full_name} ({self.membership_number or 'applicant'})"
+
+    def save(self, *args, **kwargs):
+        from .search import build_search_text
+
+        self.search_text = build_search_text(self)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "search_text"}
+        super().save(*args, **kwargs)
 
     @property
     def full_name(self):

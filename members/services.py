@@ -26,6 +26,7 @@ from notifications.services import notify_member
 
 from .models import Document, DocumentType, Member, MembershipCategory
 from .numbering import next_membership_number
+from .search import refresh_search_text
 from .uploads import check_upload
 
 Status = Member.Status
@@ -281,6 +282,7 @@ def member_approve(*, member: Member, actor, request=None) -> Member:
             approved_at=now,
             approved_by=actor,
         )
+        refresh_search_text([member.pk])  # the number is searchable from now on
         audit_log(
             action=AuditLog.Action.NUMBER_ISSUED, actor=actor, target=member, data={"number": number}, request=request
         )

@@ -72,8 +72,15 @@ class Payment(models.Model):
             models.Index(
                 fields=["status", "created_at"], name="payments_pending_idx", condition=models.Q(status="pending")
             ),
+            # Revenue figures: completed payments by date.
+            models.Index(
+                fields=["completed_at"], name="payments_completed_idx", condition=models.Q(status="completed")
+            ),
         ]
-        permissions = [("view_all_payments", "Can see every member's payments and receipts")]
+        permissions = [
+            ("view_all_payments", "Can see every member's payments and receipts"),
+            ("export_payment", "Can export payment lists (CSV, Excel)"),
+        ]
 
     def __str__(self):
         return f"{self.get_payment_type_display()} KES {self.amount:,} ({self.get_status_display()})"

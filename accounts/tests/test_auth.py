@@ -40,8 +40,12 @@ def test_a_member_logs_in_with_their_email_in_any_case(client, member_user, type
 
 
 def test_a_successful_login_is_audited_with_the_ip_address(client, member_user):
-    client.post("/login/", {"username": "alice@example.com", "password": PASSWORD},
-                REMOTE_ADDR="198.51.100.77", HTTP_USER_AGENT="TestBrowser/1.0")
+    client.post(
+        "/login/",
+        {"username": "alice@example.com", "password": PASSWORD},
+        REMOTE_ADDR="198.51.100.77",
+        HTTP_USER_AGENT="TestBrowser/1.0",
+    )
     entry = AuditLog.objects.get(action=AuditLog.Action.LOGIN)
     assert entry.actor == member_user
     assert entry.ip_address == "198.51.100.77"
@@ -67,8 +71,7 @@ def test_the_session_id_changes_at_login(client, member_user):
 
 def test_a_failed_login_is_audited_with_the_username_and_ip_but_never_the_password(client, member_user):
     wrong = "Not-The-Password-9431"
-    response = client.post("/login/", {"username": "Alice@Example.com", "password": wrong},
-                           REMOTE_ADDR="203.0.113.50")
+    response = client.post("/login/", {"username": "Alice@Example.com", "password": wrong}, REMOTE_ADDR="203.0.113.50")
     assert response.status_code == 200
     assert SESSION_KEY not in client.session
     assert "Please enter a correct" in response.content.decode()
@@ -177,16 +180,27 @@ def test_a_forged_reset_link_does_not_change_the_password(client, member_user):
 
 def test_password_change_needs_the_old_password_and_is_audited(client, member_user):
     client.force_login(member_user)
-    refused = client.post("/password/change/", {
-        "old_password": "wrong-old-password", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD,
-    })
+    refused = client.post(
+        "/password/change/",
+        {
+            "old_password": "wrong-old-password",
+            "new_password1": NEW_PASSWORD,
+            "new_password2": NEW_PASSWORD,
+        },
+    )
     assert refused.status_code == 200
     member_user.refresh_from_db()
     assert member_user.check_password(PASSWORD)
 
-    response = client.post("/password/change/", {
-        "old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD,
-    }, REMOTE_ADDR="198.51.100.9")
+    response = client.post(
+        "/password/change/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": NEW_PASSWORD,
+            "new_password2": NEW_PASSWORD,
+        },
+        REMOTE_ADDR="198.51.100.9",
+    )
     assert response.status_code == 302
     assert response["Location"] == "/password/change/done/"
     member_user.refresh_from_db()
@@ -264,8 +278,12 @@ def test_the_roles_split_the_work_as_designed(db):
     finance = _permissions(Group.objects.get(name=FINANCE))
     admin = _permissions(Group.objects.get(name=ADMIN))
     # Staff review; they do not take money.
-    assert {"members.view_member", "members.review_application", "members.view_document",
-            "members.review_document"} <= staff
+    assert {
+        "members.view_member",
+        "members.review_application",
+        "members.view_document",
+        "members.review_document",
+    } <= staff
     assert "members.record_offline_payment" not in staff
     # Finance takes money; it does not see or judge documents or applications.
     assert {"members.view_member", "members.record_offline_payment"} <= finance

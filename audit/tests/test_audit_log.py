@@ -13,14 +13,21 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def entry(db):
     actor = UserFactory(email="ada.actor@example.com")
-    return audit_log(action=AuditLog.Action.STATUS_CHANGED, actor=actor, target=actor,
-                     data={"from": "pending", "to": "approved"}, reason="All documents verified.")
+    return audit_log(
+        action=AuditLog.Action.STATUS_CHANGED,
+        actor=actor,
+        target=actor,
+        data={"from": "pending", "to": "approved"},
+        reason="All documents verified.",
+    )
 
 
 def _unchanged(entry):
     stored = AuditLog.objects.get(pk=entry.pk)
     return (stored.action, stored.reason, stored.data, stored.actor_repr) == (
-        AuditLog.Action.STATUS_CHANGED, "All documents verified.", {"from": "pending", "to": "approved"},
+        AuditLog.Action.STATUS_CHANGED,
+        "All documents verified.",
+        {"from": "pending", "to": "approved"},
         "ada.actor@example.com",
     )
 

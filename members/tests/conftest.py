@@ -19,7 +19,6 @@ SAMPLE_UPLOADS = {
 }
 
 
-
 def sample_upload(doc_type):
     name, content_type, make = SAMPLE_UPLOADS[doc_type]
     return SimpleUploadedFile(name, make(), content_type=content_type)

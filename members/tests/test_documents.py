@@ -183,9 +183,7 @@ def test_no_media_or_static_url_serves_a_document(client, alice, settings, debug
 
 
 def _upload(client, doc_type, name, content):
-    return client.post(
-        "/portal/documents/upload/", {"doc_type": doc_type, "file": SimpleUploadedFile(name, content)}
-    )
+    return client.post("/portal/documents/upload/", {"doc_type": doc_type, "file": SimpleUploadedFile(name, content)})
 
 
 def test_a_member_sees_why_a_document_was_rejected_and_replaces_it(client, alice, staff_user, private_files):
@@ -229,9 +227,7 @@ def test_a_member_sees_why_a_document_was_rejected_and_replaces_it(client, alice
     assert "Passport photo uploaded; staff will review it." in after
 
 
-def test_a_bad_replacement_is_refused_with_its_message_and_nothing_is_stored(
-    client, alice, staff_user, private_files
-):
+def test_a_bad_replacement_is_refused_with_its_message_and_nothing_is_stored(client, alice, staff_user, private_files):
     old = alice.documents.get(doc_type="passport_photo")
     document_reject(document=old, reason="Blurred.", actor=staff_user)
     files_before = private_files()
@@ -314,4 +310,3 @@ def test_staff_without_a_membership_get_404_from_the_member_upload(client, staff
     )
     assert response.status_code == 404
     assert not Document.objects.exists()
-

@@ -513,7 +513,6 @@ def test_beat_runs_the_lifecycle_jobs_daily_at_six_nairobi_time(settings):
 # --- Concurrency (PostgreSQL) -----------------------------------------------------------------------------
 
 
-
 def concurrency_batch(today, no_grace):
     """20 members around `today`: 18 reminders due, 8 status changes due, 2 members to leave alone."""
     plan = [

@@ -118,8 +118,14 @@ def test_an_invalid_application_shows_every_error_at_once_and_keeps_what_was_typ
 
     assert response.status_code == 400
     errors = _errors(response)
-    assert set(errors) == {"email", "first_name", "password2", "phone_number", "date_of_birth",
-                           "document_passport_photo"}
+    assert set(errors) == {
+        "email",
+        "first_name",
+        "password2",
+        "phone_number",
+        "date_of_birth",
+        "document_passport_photo",
+    }
     page = html.unescape(response.content.decode())
     for message in [
         "Enter a valid email address.",
@@ -132,8 +138,16 @@ def test_an_invalid_application_shows_every_error_at_once_and_keeps_what_was_typ
         assert message in page, message
     assert "Please correct the 6 problems below." in page
     # What was typed comes back, so nothing has to be typed twice ...
-    for value in ["grace.wanjiru-at-example.com", "Wanjiru", "Njeri", "Hydrologist", "Athi Water Works",
-                  "P.O. Box 77-00200, Nairobi", "31234567", future]:
+    for value in [
+        "grace.wanjiru-at-example.com",
+        "Wanjiru",
+        "Njeri",
+        "Hydrologist",
+        "Athi Water Works",
+        "P.O. Box 77-00200, Nairobi",
+        "31234567",
+        future,
+    ]:
         assert f'value="{value}"' in page, value
     assert _selected(page, "category") == [str(MembershipCategory.objects.get(code="associate").pk)]
     assert _selected(page, "region") == [str(Region.objects.get(country="KE", code="047").pk)]
@@ -179,9 +193,7 @@ def test_a_duplicate_email_is_refused_whatever_its_case(client, registration_dat
     assert Member.objects.count() == 1
 
 
-def test_a_duplicate_id_number_is_refused_and_no_file_is_left_behind(
-    client, registration_data, alice, private_files
-):
+def test_a_duplicate_id_number_is_refused_and_no_file_is_left_behind(client, registration_data, alice, private_files):
     files_before = private_files()
     spaced = f" {alice.id_number[:4]} {alice.id_number[4:]} "
     response = client.post("/register/", registration_data(id_number=spaced))

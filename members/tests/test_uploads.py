@@ -32,8 +32,13 @@ STORED_NAME = re.compile(r"^documents/\d{4}/\d{2}/[0-9a-f]{32}\.(jpg|png|pdf)$")
 REFUSED = [
     ("php-renamed-jpg", "photo.jpg", PHP_SHELL, "passport_photo", "its content is not a JPEG file"),
     ("png-header-then-html", "photo.png", PNG_HEADER_THEN_HTML, "passport_photo", "could not be read as a PNG"),
-    ("png-with-html-after-iend", "photo.png", sample_png() + HTML_TRAILER, "passport_photo",
-     "unexpected data after its end"),
+    (
+        "png-with-html-after-iend",
+        "photo.png",
+        sample_png() + HTML_TRAILER,
+        "passport_photo",
+        "unexpected data after its end",
+    ),
     ("svg-named-png", "photo.png", SVG, "passport_photo", "its content is not a PNG file"),
     ("svg-named-svg", "drawing.svg", SVG, "national_id", "Upload a JPEG, PDF or PNG file"),
     ("svg-named-svg-as-photo", "drawing.svg", SVG, "passport_photo", "Upload a JPEG or PNG file"),
@@ -55,8 +60,9 @@ def _assert_refused(upload, doc_type, message):
 # --- check_upload on its own ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "content", "doc_type", "message"), [case[1:] for case in REFUSED],
-                         ids=[case[0] for case in REFUSED])
+@pytest.mark.parametrize(
+    ("name", "content", "doc_type", "message"), [case[1:] for case in REFUSED], ids=[case[0] for case in REFUSED]
+)
 def test_it_refuses_disguised_or_damaged_files_with_a_clear_message(name, content, doc_type, message):
     _assert_refused(SimpleUploadedFile(name, content), doc_type, message)
 
@@ -81,10 +87,26 @@ def test_it_accepts_a_file_exactly_at_the_size_limit(settings):
 
 @pytest.mark.parametrize(
     "name",
-    ["photo\x00.jpg", "shell.php\x00.jpg", "../photo.jpg", "../../etc/passwd.jpg", "..\\..\\photo.jpg",
-     "dir/photo.jpg", "..", "x" * 147 + ".jpg"],
-    ids=["nul", "nul-before-extension", "dot-dot-slash", "deep-traversal", "backslashes", "sub-directory",
-         "dot-dot", "too-long"],
+    [
+        "photo\x00.jpg",
+        "shell.php\x00.jpg",
+        "../photo.jpg",
+        "../../etc/passwd.jpg",
+        "..\\..\\photo.jpg",
+        "dir/photo.jpg",
+        "..",
+        "x" * 147 + ".jpg",
+    ],
+    ids=[
+        "nul",
+        "nul-before-extension",
+        "dot-dot-slash",
+        "deep-traversal",
+        "backslashes",
+        "sub-directory",
+        "dot-dot",
+        "too-long",
+    ],
 )
 def test_it_refuses_a_dangerous_file_name(name):
     # django.core.files.File keeps the name exactly as given (UploadedFile would strip directories).
@@ -128,8 +150,9 @@ def _assert_nothing_stored(private_files, settings, email="grace.wanjiru@example
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("name", "content", "doc_type", "message"), [case[1:] for case in REFUSED],
-                         ids=[case[0] for case in REFUSED])
+@pytest.mark.parametrize(
+    ("name", "content", "doc_type", "message"), [case[1:] for case in REFUSED], ids=[case[0] for case in REFUSED]
+)
 def test_the_registration_page_refuses_a_bad_file_and_stores_nothing(
     client, registration_data, private_files, settings, name, content, doc_type, message
 ):
@@ -303,9 +326,7 @@ def _register(category_code, documents):
 
 
 @pytest.mark.django_db
-def test_the_service_removes_files_already_stored_when_a_later_upload_is_bad(
-    reference_data, private_files, settings
-):
+def test_the_service_removes_files_already_stored_when_a_later_upload_is_bad(reference_data, private_files, settings):
     documents = [
         DocumentUpload("national_id", SimpleUploadedFile("id.pdf", sample_pdf())),
         DocumentUpload("certificate", SimpleUploadedFile("certificate.png", sample_png())),

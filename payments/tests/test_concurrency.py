@@ -25,7 +25,6 @@ def _postgres_only():
         )
 
 
-
 def manual_phone(index):
     """A distinct phone per member (Daraja locks a phone with an open prompt), answered by the test."""
     return f"2547110006{index:02d}"

@@ -1,0 +1,87 @@
+"""Free-text search over members at scale.
+
+Names and email live on the user row, the rest on the member row; an OR across two tables cannot use
+one index. So each member carries `search_text`: its name, email, membership number, ID number and
+phone (international and local form), lower-cased. On PostgreSQL a `pg_trgm` GIN index on that column
+(migration 0004) turns `LIKE '%term%'` into an index scan; on SQLite the same query scans, which is
+fine at embedded sizes.
+
+`search_text` is rebuilt whenever a member is saved (Member.save) and whenever its user is saved (a
+post_save signal in members.signals). Code that changes names, email, phone or ID number with
+`QuerySet.update()` must call `refresh_search_text()` for those members.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+
+from core.phones import normalise_phone
+
+_PHONE_LIKE = re.compile(r"^\+?[\d\s()-]{9,}$")
+
+
+def build_search_text(member) -> str:
+    user = member.user
+    phone = member.phone_number or ""
+    parts = [
+        user.first_name,
+        member.other_names,
+        user.last_name,
+        user.email,
+        member.membership_number or "",
+        member.id_number,
+        phone,
+    ]
+    if phone.startswith("254") and len(phone) == 12:
+        parts.append("0" + phone[3:])  # 0712345678, as people type it
+    return " ".join(p.strip().lower() for p in parts if p and p.strip())
+
+
+def search_terms(query: str) -> list[str]:
+    """The lower-cased terms a member must all contain. A phone number in any form (0712 345 678,
+    +254 712 345 678, 254712345678) becomes its international digits, so it matches however it was typed."""
+    query = (query or "").strip()
+    if not query:
+        return []
+    if _PHONE_LIKE.match(query):
+        try:
+            return [normalise_phone(query)]
+        except ValidationError:
+            pass
+    terms = []
+    for token in query.lower().split():
+        if _PHONE_LIKE.match(token):
+            try:
+                token = normalise_phone(token)
+            except ValidationError:
+                pass
+        terms.append(token)
+    return terms
+
+
+def search_condition(query: str, prefix: str = "") -> Q | None:
+    """A Q that matches members containing every term of `query`, or None when there is nothing to match."""
+    terms = search_terms(query)
+    if not terms:
+        return None
+    condition = Q()
+    for term in terms:
+        # `contains` (LIKE) rather than `icontains` (UPPER(...) LIKE): the text is stored lower-cased and
+        # the trigram index is on the bare column.
+        condition &= Q(**{f"{prefix}search_text__contains": term})
+    return condition
+
+
+def refresh_search_text(member_ids) -> int:
+    from .models import Member
+
+    changed = 0
+    for member in Member.objects.filter(pk__in=list(member_ids)).select_related("user"):
+        text = build_search_text(member)
+        if text != member.search_text:
+            Member.objects.filter(pk=member.pk).update(search_text=text)
+            changed += 1
+    return changed
