@@ -49,6 +49,7 @@ def _member_detail_context(request, member, **forms):
         "document_reject_forms": forms.get("document_reject_forms", {}),
         "can_review": request.user.has_perm("members.review_application"),
         "can_review_documents": request.user.has_perm("members.review_document"),
+        "can_change_status": request.user.has_perm("members.change_member"),
         "can_record_payment": request.user.has_perm("members.record_offline_payment"),
     }
 

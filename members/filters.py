@@ -68,12 +68,12 @@ class MemberFilter(django_filters.FilterSet):
     joined = django_filters.DateFromToRangeFilter(
         field_name="applied_at",
         label="Applied between",
-        widget=django_filters.widgets.RangeWidget(attrs={"type": "date"}),
+        widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"}),
     )
     expires = django_filters.DateFromToRangeFilter(
         field_name="period_end",
         label="Period ends between",
-        widget=django_filters.widgets.RangeWidget(attrs={"type": "date"}),
+        widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"}),
     )
     ordering = django_filters.OrderingFilter(
         label="Sort by",

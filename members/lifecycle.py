@@ -303,3 +303,52 @@ def reminder_context(member: Member, *, kind: str, today: datetime.date) -> dict
 
 def _day(day: datetime.date) -> str:
     return dateformat.format(day, "j F Y")
+
+
+# --- Reminders staff send by hand (the member list's bulk action) ---------------------------------------------
+
+
+@dataclass
+class ManualReminders:
+    sent: int = 0
+    already_today: int = 0  # reminded today already (by staff): one a day is enough
+    not_applicable: int = 0  # nothing to renew: applicants, rejected, suspended, life members
+
+
+def reminders_send_manual(*, member_ids, actor, request=None, today: datetime.date | None = None) -> ManualReminders:
+    """Send the renewal reminder (or the expired notice) now to each of `member_ids` that has a period to
+    renew, at most once a day per member, and audit each one."""
+    from audit.models import AuditLog
+    from audit.services import audit_log
+    from notifications.models import Notification
+
+    today = today or timezone.localdate()
+    result = ManualReminders()
+    members = Member.objects.filter(pk__in=list(member_ids)).select_related("user", "category").order_by("pk")
+    for member in members:
+        if member.period_end is None or member.status not in (Status.ACTIVE, Status.GRACE, Status.EXPIRED):
+            result.not_applicable += 1
+            continue
+        kind = Kind.GRACE_ENDED if member.status == Status.EXPIRED else Kind.DAYS_30
+        key = f"manual_reminder:{member.pk}:{today.isoformat()}"
+        with transaction.atomic():
+            # The member row lock serialises two staff pressing the button at once.
+            list(Member.objects.select_for_update().filter(pk=member.pk).values_list("pk", flat=True))
+            if Notification.objects.filter(dedupe_key=key).exists():
+                result.already_today += 1
+                continue
+            notify_member(
+                member,
+                event=EVENT_FOR_KIND[kind],
+                context=reminder_context(member, kind=kind, today=today),
+                dedupe_key_base=key,
+            )
+            audit_log(
+                action=AuditLog.Action.REMINDER_SENT,
+                actor=actor,
+                target=member,
+                data={"event": EVENT_FOR_KIND[kind], "period_end": member.period_end.isoformat(), "manual": True},
+                request=request,
+            )
+        result.sent += 1
+    return result

@@ -21,7 +21,14 @@ from django.utils import timezone
 from accounts.roles import MEMBER
 from audit.models import AuditLog
 from audit.services import audit_log
-from notifications.events import ACTIVATED, APPLICATION_RECEIVED, APPROVED, DOCUMENT_REJECTED
+from notifications.events import (
+    ACTIVATED,
+    APPLICATION_RECEIVED,
+    APPROVED,
+    DOCUMENT_REJECTED,
+    REINSTATED,
+    SUSPENDED,
+)
 from notifications.services import notify_member
 
 from .models import Document, DocumentType, Member, MembershipCategory
@@ -33,11 +40,13 @@ Status = Member.Status
 
 # to-status -> the statuses it may be entered from
 TRANSITIONS: dict[str, set[str]] = {
-    Status.APPROVED: {Status.PENDING},
+    Status.APPROVED: {Status.PENDING, Status.SUSPENDED},
     Status.REJECTED: {Status.PENDING, Status.APPROVED},
     Status.ACTIVE: {Status.APPROVED, Status.GRACE, Status.EXPIRED, Status.SUSPENDED},
     Status.GRACE: {Status.ACTIVE},
     Status.EXPIRED: {Status.ACTIVE, Status.GRACE},
+    # A suspended member comes back through `member_reinstate`, to active or approved (never straight to
+    # grace or expired: the lapse that follows at once is its own audited change).
     Status.SUSPENDED: {Status.ACTIVE, Status.GRACE, Status.EXPIRED, Status.APPROVED},
     Status.PENDING: set(),
 }
@@ -412,6 +421,53 @@ def period_end_for(start: datetime.date, months: int) -> datetime.date | None:
     if next_start.day < start.day:
         next_start += datetime.timedelta(days=1)
     return next_start - datetime.timedelta(days=1)
+
+
+# --- Suspension -------------------------------------------------------------------------------------------
+
+
+def member_suspend(*, member: Member, reason: str, actor, request=None) -> Member:
+    """Suspend a member (approved, active, in grace or expired) for a reason the member is told."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise MembershipError("Give the member a reason for the suspension.")
+    with transaction.atomic():
+        member = _change_status(member, to=Status.SUSPENDED, actor=actor, reason=reason, request=request)
+        _notify_after_commit(
+            member.pk, SUSPENDED, context={"reason": reason}, dedupe_key_base=f"{SUSPENDED}:{member.pk}:{_now_key()}"
+        )
+    return member
+
+
+def member_reinstate(*, member: Member, reason: str, actor, request=None) -> Member:
+    """Lift a suspension. A member who never paid the registration fee goes back to approved; anyone else
+    to active, and then at once to grace or expired if their period ran out meanwhile (as the daily job
+    would), so the status is right from the first moment."""
+    from .lifecycle import lapse_decision
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise MembershipError("Give a reason for lifting the suspension.")
+    with transaction.atomic():
+        member = Member.objects.select_for_update(of=("self",)).select_related("category", "user").get(pk=member.pk)
+        if member.status != Status.SUSPENDED:
+            raise MembershipError(f"This membership is {member.get_status_display().lower()}, not suspended.")
+        # Approved members are activated by their registration fee, so one suspended before paying was never
+        # activated and goes back to waiting for it.
+        to = Status.ACTIVE if member.activated_at else Status.APPROVED
+        member = _change_status(member, to=to, actor=actor, reason=reason, request=request)
+        decision = lapse_decision(member, _today()) if to == Status.ACTIVE else None
+        if decision is not None:
+            member = _change_status(member, to=decision[0], actor=actor, reason=decision[1], request=request)
+        _notify_after_commit(
+            member.pk, REINSTATED, context={"reason": reason}, dedupe_key_base=f"{REINSTATED}:{member.pk}:{_now_key()}"
+        )
+    return member
+
+
+def _now_key() -> str:
+    # A member may be suspended (or reinstated) more than once: each time is its own message.
+    return timezone.now().strftime("%Y%m%d%H%M%S%f")
 
 
 # --- Lifecycle (the daily job in members.lifecycle) ----------------------------------------------------

@@ -22,6 +22,8 @@ APPROVED = "approved"
 ACTIVATED = "activated"
 PAYMENT_RECEIVED = "payment_received"
 PAYMENT_FAILED = "payment_failed"
+SUSPENDED = "suspended"
+REINSTATED = "reinstated"
 
 # event -> context keys the caller must supply (directly, or through the object noted beside it).
 REQUIRED_CONTEXT: dict[str, tuple[str, ...]] = {
@@ -37,6 +39,9 @@ REQUIRED_CONTEXT: dict[str, tuple[str, ...]] = {
     PAYMENT_RECEIVED: ("amount", "receipt_number", "receipt_url"),
     # amount and reason (plain words for the member); or pass `payment` for the amount.
     PAYMENT_FAILED: ("amount", "reason"),
+    # reason: why staff suspended the membership, or lifted the suspension (shown to the member).
+    SUSPENDED: ("reason",),
+    REINSTATED: ("reason",),
 }
 EVENTS = tuple(REQUIRED_CONTEXT)
 

@@ -28,6 +28,8 @@ EVENT_CONTEXT = {
         "receipt_url": "https://members.example.org/payments/receipt/Zx9kQ2mP7vB4tR1y/",
     },
     "payment_failed": {"amount": 1500, "reason": "You cancelled the M-Pesa prompt."},
+    "suspended": {"reason": "The annual practising levy for 2026 is outstanding; please settle it with the office."},
+    "reinstated": {"reason": "The outstanding levy has been paid. Thank you."},
 }
 
 
