@@ -10,6 +10,7 @@ from django.utils import timezone
 from audit.models import AuditLog
 from audit.services import audit_log
 from core.models import YearlyCounter
+from dashboard.models import ExportJob
 from members.models import Document, Member, ReminderLog
 from notifications.models import Message, Notification
 from payments.models import MpesaCallback, Payment
@@ -37,6 +38,7 @@ def everything(alice, bob, superuser):
     Notification.objects.create(user=alice.user, event="approved", title="Your membership has been approved")
     ReminderLog.objects.create(member=alice, period_end=timezone.localdate(), kind="due_30")
     YearlyCounter.objects.create(prefix="KTS", year=timezone.localdate().year, last_value=7)
+    ExportJob.objects.create(user=superuser, format="csv", query_string="status=active")
     audit_log(action=AuditLog.Action.REGISTERED, actor=alice.user, target=alice, data={"category": "full"})
     assert Group.objects.exists()
 
