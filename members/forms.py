@@ -216,7 +216,3 @@ class DocumentUploadForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
-
-
-class OfflinePaymentForm(forms.Form):
-    reference = forms.CharField(max_length=64, help_text="Receipt, cheque or bank transaction number.")

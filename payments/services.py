@@ -568,3 +568,142 @@ def _reconcile_one(payment: Payment, *, client, oldest, summary: ReconcileSummar
             transaction.on_commit(lambda: _notify_failed(payment.pk), robust=True)
         return
     summary.still_pending += 1
+
+
+# --- Offline payments (cash, cheque, bank transfer) -------------------------------------------------------
+
+OFFLINE_METHODS = (Payment.Method.CASH, Payment.Method.CHEQUE, Payment.Method.BANK)
+EXTERNAL_REFERENCE_MAX = Payment._meta.get_field("external_reference").max_length
+
+
+class DuplicatePaymentError(PaymentError):
+    """This cash receipt, cheque or bank reference is already recorded."""
+
+
+def normalise_external_reference(value: str | None) -> str:
+    """How a receipt, cheque or bank reference is stored and compared: spaces collapsed, upper case, so
+    "eq 88121" typed by one clerk and "EQ  88121" by another are the same deposit."""
+    return " ".join((value or "").split()).upper()
+
+
+def payment_record_offline(
+    *,
+    member: Member,
+    method: str,
+    external_reference: str,
+    amount: int | None = None,
+    received_on: datetime.date | None = None,
+    actor,
+    request=None,
+) -> Payment:
+    """Finance received what is due in cash, by cheque or by bank transfer: record it as a Payment and
+    complete it through `payment_complete`, so it gets the same effects as M-Pesa (receipt number,
+    membership activated or renewed, the member told), exactly once.
+
+    Exactly once: the member row is locked while what is due is decided and the payment is written, so
+    a double-click or two clerks recording the same member wait for each other and the second finds the
+    reference already recorded, or nothing due any more. The same reference for the same method can never
+    be written twice, whichever member it is typed against: migration 0003's partial unique index on
+    (external_reference, method) refuses it (the check below only gives the clearer message).
+
+    `amount`, when given, must be what is due (the clerk's figure from the slip); `received_on` (default
+    today, never in the future) decides what was due (a renewal paid before the grace period ended owes
+    no late fee) and the payment's completion date. Raises PaymentError with a message for the clerk.
+    """
+    if method not in OFFLINE_METHODS:
+        raise PaymentError("Choose how the money was paid: cash, cheque or bank transfer.")
+    method_label = Payment.Method(method).label
+    reference = normalise_external_reference(external_reference)
+    if not reference:
+        raise PaymentError("Enter the payment reference (receipt, cheque or bank transaction number).")
+    if len(reference) > EXTERNAL_REFERENCE_MAX:
+        raise PaymentError(f"The payment reference is at most {EXTERNAL_REFERENCE_MAX} characters.")
+    today = timezone.localdate()
+    received_on = received_on or today
+    if received_on > today:
+        raise PaymentError("The date received cannot be in the future.")
+
+    with transaction.atomic():
+        member = Member.objects.select_for_update(of=("self",)).select_related("category", "user").get(pk=member.pk)
+        applied_on = timezone.localdate(member.applied_at)
+        if received_on < applied_on:
+            raise PaymentError(f"The date received is before this application was made ({applied_on:%d %b %Y}).")
+        _refuse_recorded_reference(method, reference)
+        due = payment_due(member, today=received_on)
+        if due is None:
+            raise PaymentError(_nothing_due_message(member))
+        if amount is not None and int(amount) != due.amount:
+            raise PaymentError(f"The amount due is KES {due.amount:,} ({due.description}), not KES {int(amount):,}.")
+        try:
+            with transaction.atomic():
+                payment = Payment.objects.create(
+                    member=member,
+                    payment_type=due.payment_type,
+                    method=method,
+                    amount=due.amount,
+                    external_reference=reference,
+                    initiated_by=actor if getattr(actor, "is_authenticated", False) else None,
+                )
+        except IntegrityError:
+            # Recorded against another member at this very moment (the unique index waited for it).
+            raise DuplicatePaymentError(f"{method_label} reference {reference} is already recorded.") from None
+        # The date is what counts; the time of an earlier day is not known, so it is the start of that day.
+        completed_at = (
+            timezone.now()
+            if received_on == today
+            else timezone.make_aware(datetime.datetime.combine(received_on, datetime.time.min))
+        )
+        completed = payment_complete(
+            payment=payment,
+            result_code="",
+            result_description=f"{method_label} {reference}, received {received_on:%d %b %Y}",
+            source="offline",
+            actor=actor,
+            completed_at=completed_at,
+        )
+        if not completed:  # cannot happen to a row written in this transaction; never leave it half done
+            raise PaymentError("The payment could not be completed; nothing was recorded.")
+        payment.refresh_from_db()
+        audit_log(
+            action=AuditLog.Action.PAYMENT_RECORDED,
+            actor=actor,
+            target=payment,
+            data={
+                "method": method,
+                "reference": reference,
+                "amount": payment.amount,
+                "type": payment.payment_type,
+                "received_on": received_on.isoformat(),
+                "receipt": payment.receipt_number,
+            },
+            request=request,
+        )
+    return payment
+
+
+def _refuse_recorded_reference(method: str, reference: str) -> None:
+    existing = (
+        Payment.objects.filter(method=method, external_reference=reference)
+        .exclude(method=Payment.Method.MPESA)  # the partial unique index's condition, so the index is used
+        .select_related("member__user")
+        .first()
+    )
+    if existing is not None:
+        raise DuplicatePaymentError(
+            f"{Payment.Method(method).label} reference {reference} is already recorded: receipt "
+            f"{existing.receipt_number or existing.reference}, KES {existing.amount:,} for {existing.member.full_name}."
+        )
+
+
+def _nothing_due_message(member: Member) -> str:
+    message = "Nothing is due on this membership right now"
+    if member.status in (Member.Status.PENDING, Member.Status.APPROVED) and member.registration_paid_at:
+        paid = timezone.localdate(member.registration_paid_at)
+        reference = member.registration_payment_reference
+        return f"{message}: the registration fee was received on {paid:%d %b %Y} ({reference})."
+    if member.status in (Member.Status.ACTIVE, Member.Status.GRACE, Member.Status.EXPIRED) and member.period_end:
+        opens = renewal_window_opens(member)
+        return f"{message}: the membership runs to {member.period_end:%d %b %Y}; renewal opens {opens:%d %b %Y}."
+    if member.status in (Member.Status.ACTIVE, Member.Status.GRACE, Member.Status.EXPIRED):
+        return f"{message}: this membership does not expire."
+    return f"{message} (the membership is {member.get_status_display().lower()})."

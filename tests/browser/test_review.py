@@ -6,6 +6,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from members.models import Document, Member
+from payments.models import Payment
 from tests.factories import PASSWORD
 
 from .helpers import login, logout, submit
@@ -36,16 +37,18 @@ def test_staff_verify_and_approve_finance_records_fee_member_sees_number(page, a
     expect(page.get_by_role("alert")).to_contain_text(f"membership number {number}")
     expect(page.locator("#member-status")).to_have_text("Approved, awaiting registration fee")
     # Recording the fee is finance's job, not staff's.
-    expect(page.get_by_text("Record registration fee paid offline")).to_have_count(0)
+    expect(page.get_by_text("Record a payment received offline")).to_have_count(0)
     logout(page)
 
     # Finance records the registration fee paid at the office; the membership starts.
     login(page, finance_user.email, PASSWORD)
     page.goto("/staff/applications/?status=approved")
     submit(page, page.get_by_role("link", name=alice.full_name))
+    page.get_by_label("Paid by").select_option("bank")
     page.get_by_label("Receipt, cheque or bank reference").fill("EQUITY-TRX-88121")
     submit(page, page.get_by_role("button", name=re.compile(r"^Record KES 5,000 received$")))
     expect(page.get_by_role("alert")).to_contain_text("Recorded the registration fee")
+    expect(page.get_by_role("alert")).to_contain_text(f"Receipt RCT-{year}-000001")
     expect(page.locator("#member-status")).to_have_text("Active")
     logout(page)
 
@@ -60,4 +63,6 @@ def test_staff_verify_and_approve_finance_records_fee_member_sees_number(page, a
     alice.refresh_from_db()
     assert alice.status == Member.Status.ACTIVE
     assert alice.membership_number == number
-    assert alice.registration_payment_reference == "EQUITY-TRX-88121"
+    payment = Payment.objects.get(member=alice)
+    assert (payment.method, payment.external_reference) == ("bank", "EQUITY-TRX-88121")
+    assert alice.registration_payment_reference == payment.receipt_number == f"RCT-{year}-000001"

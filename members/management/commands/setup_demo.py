@@ -20,9 +20,10 @@ from members.services import (
     DocumentUpload,
     document_verify,
     member_approve,
-    member_record_registration_payment,
     member_register,
 )
+from payments.models import Payment
+from payments.services import payment_record_offline
 
 FIXTURES = {
     Country: "fixtures/countries.json",
@@ -120,5 +121,8 @@ class Command(BaseCommand):
         if outcome == "active":
             for document in member.documents.all():
                 document_verify(document=document, actor=admin)
-            member_record_registration_payment(member=member, reference="DEMO-CASH-" + id_number, actor=admin)
-            member_approve(member=member, actor=admin)
+            member = member_approve(member=member, actor=admin)
+            # Paid at the office: a Payment with a receipt, like any cash payment Finance records.
+            payment_record_offline(
+                member=member, method=Payment.Method.CASH, external_reference="DEMO-CASH-" + id_number, actor=admin
+            )
