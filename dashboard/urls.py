@@ -1,10 +1,13 @@
 from django.urls import path
 
-from . import certificate_views, member_views, views
+from audit import views as audit_views
+from payments import staff_views as payment_views
+
+from . import certificate_views, export_views, home_views, member_views, views
 
 app_name = "dashboard"
 urlpatterns = [
-    path("", views.staff_home, name="home"),
+    path("", home_views.staff_home, name="home"),
     path("applications/", views.applications, name="applications"),
     path("members/", member_views.member_list, name="members"),
     path("members/remind/", member_views.member_list_remind, name="members_remind"),
@@ -13,8 +16,16 @@ urlpatterns = [
     path("members/<int:pk>/", views.member_detail, name="member_detail"),
     path("members/<int:pk>/approve/", views.member_approve_view, name="member_approve"),
     path("members/<int:pk>/reject/", views.member_reject_view, name="member_reject"),
-    path("members/<int:pk>/record-payment/", views.member_record_payment_view, name="member_record_payment"),
+    path("members/<int:pk>/record-payment/", payment_views.member_record_payment, name="member_record_payment"),
     path("members/<int:pk>/certificate/", certificate_views.member_certificate, name="member_certificate"),
     path("documents/<int:pk>/verify/", views.document_verify_view, name="document_verify"),
     path("documents/<int:pk>/reject/", views.document_reject_view, name="document_reject"),
+    path("audit/", audit_views.audit_list, name="audit"),
+    path("audit/<int:pk>/", audit_views.audit_detail, name="audit_detail"),
+    path("payments/", payment_views.payment_list, name="payments"),
+    path("payments/<str:reference>/", payment_views.payment_detail, name="payment_detail"),
+    # Member-list exports (dashboard/export_views.py).
+    path("members/export/", export_views.member_export, name="member_export"),
+    path("exports/", export_views.exports, name="exports"),
+    path("exports/<int:pk>/download/", export_views.export_download, name="export_download"),
 ]

@@ -4,7 +4,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from core.permissions import permission_required
-from members.forms import OfflinePaymentForm, ReasonForm
+from members.forms import ReasonForm
 from members.models import Document, Member
 from members.selectors import member_search
 from members.services import (
@@ -12,15 +12,10 @@ from members.services import (
     document_reject,
     document_verify,
     member_approve,
-    member_record_registration_payment,
     member_reject,
     unverified_documents,
 )
-
-
-@permission_required("members.view_member")
-def staff_home(request):
-    return redirect("dashboard:applications")
+from payments.staff_views import member_payments_context
 
 
 @permission_required("members.view_member")
@@ -45,7 +40,7 @@ def _member_detail_context(request, member, **forms):
         "old_documents": [d for d in documents if not d.is_current],
         "unverified": unverified_documents(member),
         "reject_form": forms.get("reject_form") or ReasonForm(),
-        "payment_form": forms.get("payment_form") or OfflinePaymentForm(),
+        **member_payments_context(request, member, form=forms.get("payment_form")),
         "document_reject_forms": forms.get("document_reject_forms", {}),
         "can_review": request.user.has_perm("members.review_application"),
         "can_review_documents": request.user.has_perm("members.review_document"),
@@ -99,23 +94,6 @@ def member_reject_view(request, pk):
     except MembershipError as error:
         return _fail(request, member, str(error), reject_form=form)
     messages.success(request, f"Rejected the application of {member.full_name}.")
-    return redirect("dashboard:member_detail", pk=member.pk)
-
-
-@require_POST
-@permission_required("members.view_member", "members.record_offline_payment")
-def member_record_payment_view(request, pk):
-    member = _get_member(pk)
-    form = OfflinePaymentForm(request.POST)
-    if not form.is_valid():
-        return _fail(request, member, "Enter the payment reference.", payment_form=form)
-    try:
-        member = member_record_registration_payment(
-            member=member, reference=form.cleaned_data["reference"], actor=request.user, request=request
-        )
-    except MembershipError as error:
-        return _fail(request, member, str(error), payment_form=form)
-    messages.success(request, f"Recorded the registration fee for {member.full_name}.")
     return redirect("dashboard:member_detail", pk=member.pk)
 
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from audit.models import AuditLog
 from members.models import Document, Member
 from members.services import document_verify
+from payments.models import Payment
 from tests.factories import MemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +34,7 @@ ACTIONS = {
 POST_DATA = {
     "approve": {},
     "reject": {"reason": "Incomplete application."},
-    "record_payment": {"reference": "BANK-7781"},
+    "record_payment": {"method": "bank", "reference": "BANK-7781", "amount": "5000"},
     "document_verify": {},
     "document_reject": {"reason": "The scan is unreadable."},
 }
@@ -83,7 +84,8 @@ def test_staff_pages_open_only_for_roles_that_may_view_members(client, alice, lo
         assert response["Location"] == f"/login/?next={url}"
     elif who in allowed:
         if page == "home":
-            assert response.status_code == 302 and response["Location"] == "/staff/applications/"
+            assert response.status_code == 200
+            assert 'href="/staff/members/?status=pending"' in response.content.decode()
         else:
             assert response.status_code == 200
             assert alice.user.email in response.content.decode()
@@ -118,8 +120,10 @@ def test_staff_actions_are_allowed_only_for_the_roles_that_hold_the_permission(
             assert alice.status == Member.Status.REJECTED
             assert alice.status_reason == "Incomplete application."
         elif action == "record_payment":
+            payment = Payment.objects.get(member=alice)
+            assert (payment.method, payment.external_reference, payment.status) == ("bank", "BANK-7781", "completed")
             assert alice.registration_paid_at is not None
-            assert alice.registration_payment_reference == "BANK-7781"
+            assert alice.registration_payment_reference == payment.receipt_number
         elif action == "document_verify":
             assert document.status == Document.Status.VERIFIED and document.reviewed_by == actor
         elif action == "document_reject":
@@ -207,7 +211,8 @@ def test_rejecting_a_document_without_a_reason_answers_400(client, alice, staff_
 
 def test_recording_a_payment_without_a_reference_answers_400(client, alice, finance_user):
     client.force_login(finance_user)
-    response = client.post(f"/staff/members/{alice.pk}/record-payment/", {"reference": ""})
+    data = {"method": "cash", "reference": "", "amount": "5000"}
+    response = client.post(f"/staff/members/{alice.pk}/record-payment/", data)
     assert response.status_code == 400
     assert "Enter the payment reference." in response.content.decode()
     alice.refresh_from_db()
@@ -247,7 +252,11 @@ def test_the_full_review_through_the_pages_issues_the_first_number_of_the_year(
     assert alice.approved_by == staff_user
 
     client.force_login(finance_user)
-    response = client.post(f"/staff/members/{alice.pk}/record-payment/", {"reference": "CASH-0042"}, follow=True)
+    response = client.post(
+        f"/staff/members/{alice.pk}/record-payment/",
+        {"method": "cash", "reference": "CASH-0042", "amount": "5000"},
+        follow=True,
+    )
     assert response.status_code == 200
     alice.refresh_from_db()
     assert alice.status == Member.Status.ACTIVE
