@@ -75,6 +75,37 @@ def search_condition(query: str, prefix: str = "") -> Q | None:
     return condition
 
 
+_MEMBERSHIP_NUMBER = re.compile(r"^[A-Za-z]{1,10}-\d{4}-\d{1,7}$")
+_ID_NUMBER = re.compile(r"^[A-Za-z]{0,2}\d{6,12}$")
+
+
+def exact_identifier_condition(query: str) -> Q | None:
+    """For a query that looks like one identifier (a membership number, a phone number in any form, an ID
+    number), a Q matching it exactly through its own unique or plain index; None for anything else.
+
+    Staff paste identifiers more than anything; an exact match answers in well under a millisecond where
+    the trigram index needs tens, and it is what they meant. The caller falls back to `search_condition`
+    when the exact match finds nobody (a partial number, say)."""
+    from .models import Member
+
+    query = (query or "").strip()
+    if not query or len(query.split()) > 4:
+        return None
+    condition = Q()
+    if _MEMBERSHIP_NUMBER.match(query):
+        condition |= Q(membership_number=query.upper())
+    if _PHONE_LIKE.match(query):
+        try:
+            condition |= Q(phone_number=normalise_phone(query))
+        except ValidationError:
+            pass
+    compact = query.replace(" ", "")
+    if _ID_NUMBER.match(compact):
+        # id_type__in lets the (id_type, id_number) unique index serve the lookup.
+        condition |= Q(id_type__in=Member.IdType.values, id_number=compact.upper())
+    return condition or None
+
+
 def refresh_search_text(member_ids) -> int:
     from .models import Member
 

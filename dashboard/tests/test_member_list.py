@@ -250,3 +250,41 @@ class TestBulkReminders:
     def test_finance_cannot_send(self, client, finance_user, reference_data):
         client.force_login(finance_user)
         assert client.post(reverse("dashboard:members_remind"), {"member": 1}).status_code == 403
+
+
+@pytest.mark.django_db
+class TestExactIdentifiers:
+    """An identifier typed whole is looked up through its own index and shows just that member."""
+
+    @pytest.fixture(autouse=True)
+    def data(self, reference_data):
+        self.owner = make(first="Owner", phone_number="254711223344", id_number="22334455")
+        self.owner.membership_number = "KTS-2025-0101"
+        self.owner.save()
+        # Another member whose other identifiers contain the owner's as a substring.
+        self.other = make(first="Other", phone_number="254700000001", id_number="122334455")
+        self.other.membership_number = "KTS-2025-01011"
+        self.other.save()
+
+    @pytest.mark.parametrize("query", ["KTS-2025-0101", "kts-2025-0101", "0711 223 344", "22334455"])
+    def test_the_exact_match_wins(self, staff_client, query):
+        assert names(staff_client.get(URL, {"q": query})) == ["Owner"]
+
+    def test_a_partial_identifier_falls_back_to_substring_search(self, staff_client):
+        assert names(staff_client.get(URL, {"q": "2334455"})) == ["Other", "Owner"]
+        assert names(staff_client.get(URL, {"q": "KTS-2025-010"})) == ["Other", "Owner"]
+
+    def test_exact_lookups_use_the_identifier_columns(self):
+        from members.search import exact_identifier_condition
+
+        assert exact_identifier_condition("kamau") is None
+        assert "membership_number" in str(exact_identifier_condition("KTS-2025-0101"))
+        assert "phone_number" in str(exact_identifier_condition("+254 711 223 344"))
+
+
+@pytest.mark.django_db
+def test_an_expiry_range_lists_soonest_first_by_default(staff_client, reference_data):
+    make(first="Later", period_end=TODAY + datetime.timedelta(days=20))
+    make(first="Sooner", period_end=TODAY + datetime.timedelta(days=5))
+    response = staff_client.get(URL, {"expires_after": TODAY.isoformat()})
+    assert [m.user.first_name for m in response.context["page"]] == ["Sooner", "Later"]
