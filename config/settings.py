@@ -134,6 +134,8 @@ CELERY_BEAT_SCHEDULE = {
     "run-lifecycle-jobs": {"task": "members.run_lifecycle_jobs", "schedule": crontab(hour=6, minute=0)},
     # Hourly: delete member-list export files older than EXPORT_RETENTION_HOURS (dashboard.tasks).
     "delete-old-exports": {"task": "dashboard.delete_old_exports", "schedule": crontab(minute=20)},
+    # Every minute, within DASHBOARD_HOME_CACHE_SECONDS: count the staff home's figures before anyone asks.
+    "refresh-staff-home": {"task": "dashboard.refresh_home_figures", "schedule": 60.0},
 }
 # Member-list exports up to this many rows stream in the request; bigger ones are written by a background
 # job and the user is told when the file is ready (dashboard.exports).
@@ -141,7 +143,8 @@ EXPORT_SYNC_MAX_ROWS = env.int("EXPORT_SYNC_MAX_ROWS", default=50_000)
 # Hours a finished export file is kept for download before it is deleted.
 EXPORT_RETENTION_HOURS = env.int("EXPORT_RETENTION_HOURS", default=24)
 # Staff home: seconds its figures are cached (0: computed on every request; the page says when they were),
-# and seconds the totals of the charts' closed months are kept (dashboard.home_views).
+# and seconds the totals of the charts' closed months are kept (dashboard.home_views). Celery beat counts
+# the figures again every minute, so with a worker and beat running pages never wait for the counting.
 DASHBOARD_HOME_CACHE_SECONDS = env.int("DASHBOARD_HOME_CACHE_SECONDS", default=120)
 DASHBOARD_HOME_HISTORY_SECONDS = env.int("DASHBOARD_HOME_HISTORY_SECONDS", default=3600)
 # Longest a query of the audit trail viewer may run on PostgreSQL before the page asks for narrower filters.

@@ -473,3 +473,35 @@ def test_an_empty_database_gives_zeros_not_errors(client, admin_user, on_today):
     assert "no finished M-Pesa payments" in content
     for root in svgs(content).values():
         assert root.get("role") == "img"
+
+
+def test_the_beat_task_counts_ahead_so_the_page_reads_kept_figures(
+    client, finance_user, dataset, on_today, settings, monkeypatch
+):
+    from dashboard.tasks import refresh_home_figures
+
+    settings.DASHBOARD_HOME_CACHE_SECONDS = 120
+    monkeypatch.setattr("dashboard.home_views.local_today", lambda: TODAY)
+    assert refresh_home_figures() is True
+    warm = _count_queries(client, finance_user)
+    before = int(value_of(page(client, finance_user), "status-total"))
+
+    # A new applicant: the kept figures do not know yet; the next refresh does, without a page view.
+    member(applied=at(TODAY))
+    assert int(value_of(page(client, finance_user), "status-total")) == before
+    refresh_home_figures()
+    assert int(value_of(page(client, finance_user), "status-total")) == before + 1
+    assert _count_queries(client, finance_user) == warm  # still nothing counted in the request
+
+
+def test_the_beat_task_does_nothing_when_the_cache_is_off(settings):
+    from dashboard.tasks import refresh_home_figures
+
+    settings.DASHBOARD_HOME_CACHE_SECONDS = 0
+    assert refresh_home_figures() is False
+
+
+def test_refreshing_is_on_the_beat_schedule_within_the_default_cache_time(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["refresh-staff-home"]
+    assert entry["task"] == "dashboard.refresh_home_figures"
+    assert entry["schedule"] < home_views.DEFAULT_CACHE_SECONDS
