@@ -1,8 +1,8 @@
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from core.pagination import LargeTablePaginator
 from core.permissions import permission_required
 from members.forms import ReasonForm
 from members.models import Document, Member
@@ -24,7 +24,8 @@ def applications(request):
     if status not in Member.Status.values and status != "":
         status = Member.Status.PENDING
     query = request.GET.get("q", "")
-    page = Paginator(member_search(query=query, status=status), 25).get_page(request.GET.get("page"))
+    paginator = LargeTablePaginator(member_search(query=query, status=status), 25, filtered=bool(status or query))
+    page = paginator.get_page(request.GET.get("page"))
     return render(
         request,
         "dashboard/applications.html",

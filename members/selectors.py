@@ -1,19 +1,29 @@
 """Reads for staff pages: one query per list page whatever its length."""
 
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 
 from .models import Document, Member
 from .search import search_condition
 
 
+def _current_documents(status: str):
+    """How many of a member's current documents have `status`: a subquery per listed row, so a page of 25
+    counts 25 members' documents, not every member's before the LIMIT."""
+    counts = (
+        Document.objects.filter(member=OuterRef("pk"), is_current=True, status=status)
+        .order_by()
+        .values("member")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts), 0)
+
+
 def member_search(*, query: str = "", status: str = ""):
     members = Member.objects.select_related("user", "category", "country", "region").annotate(
-        documents_pending=Count(
-            "documents", filter=Q(documents__is_current=True, documents__status=Document.Status.PENDING)
-        ),
-        documents_rejected=Count(
-            "documents", filter=Q(documents__is_current=True, documents__status=Document.Status.REJECTED)
-        ),
+        documents_pending=_current_documents(Document.Status.PENDING),
+        documents_rejected=_current_documents(Document.Status.REJECTED),
     )
     if status:
         members = members.filter(status=status)

@@ -288,3 +288,22 @@ def test_an_expiry_range_lists_soonest_first_by_default(staff_client, reference_
     make(first="Sooner", period_end=TODAY + datetime.timedelta(days=5))
     response = staff_client.get(URL, {"expires_after": TODAY.isoformat()})
     assert [m.user.first_name for m in response.context["page"]] == ["Sooner", "Later"]
+
+
+@pytest.mark.django_db
+def test_the_applications_queue_counts_with_a_limit_and_documents_per_row(
+    staff_client, alice, bob, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(20) as queries:
+        response = staff_client.get(reverse("dashboard:applications"), {"status": ""})
+    rows = {m.pk: m for m in response.context["page"]}
+    assert rows[alice.pk].documents_pending == 3 and rows[alice.pk].documents_rejected == 0
+    member_counts = [
+        q["sql"]
+        for q in queries.captured_queries
+        if "COUNT(" in q["sql"].upper()
+        and "LIMIT" not in q["sql"].upper()
+        and "members_member" in q["sql"]
+        and "documents_document" not in q["sql"]
+    ]
+    assert member_counts == []
