@@ -5,6 +5,7 @@ every variable). With nothing set the project runs on the embedded default: SQLi
 cache, in-process tasks and console email. Production sets the variables the README documents.
 """
 
+import datetime
 from pathlib import Path
 
 import environ
@@ -43,6 +44,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_filters",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "bootstrap",
     "core",
     "accounts",
@@ -52,6 +57,7 @@ INSTALLED_APPS = [
     "portal",
     "dashboard",
     "payments",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -149,6 +155,48 @@ DASHBOARD_HOME_CACHE_SECONDS = env.int("DASHBOARD_HOME_CACHE_SECONDS", default=1
 DASHBOARD_HOME_HISTORY_SECONDS = env.int("DASHBOARD_HOME_HISTORY_SECONDS", default=3600)
 # Longest a query of the audit trail viewer may run on PostgreSQL before the page asks for narrower filters.
 AUDIT_LIST_TIMEOUT_MS = env.int("AUDIT_LIST_TIMEOUT_MS", default=5000)
+
+# --- REST API (api/, and each app's api.py) ------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        # Unauthenticated requests per IP; login attempts per username and per IP.
+        "anon": env.str("API_THROTTLE_ANON", default="60/min"),
+        "login": env.str("API_THROTTLE_LOGIN", default="10/hour"),
+        "login_ip": env.str("API_THROTTLE_LOGIN_IP", default="30/hour"),
+    },
+    # Behind nginx (USE_X_FORWARDED_FOR), throttles count the client's address, not the proxy's.
+    "NUM_PROXIES": 1 if env.bool("USE_X_FORWARDED_FOR", default=False) else None,
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": datetime.timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": datetime.timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Membership API",
+    "DESCRIPTION": "Members, payments (M-Pesa STK push) and staff endpoints. Authenticate with POST /api/auth/login/.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The docs page's assets come from drf-spectacular-sidecar's static files: nothing from another host.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
 
 # --- Users and authentication -----------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

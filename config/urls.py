@@ -20,4 +20,5 @@ urlpatterns = [
     # Daraja posts STK results here; the last segment is the payment's secret token (MPESA_CALLBACK_URL).
     path("api/mpesa/callback/", payments_views.mpesa_callback, name="mpesa_callback_untokened"),
     path("api/mpesa/callback/<str:token>/", payments_views.mpesa_callback, name="mpesa_callback"),
+    path("api/", include("api.urls")),
 ]

@@ -6,6 +6,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.utils import timezone
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from audit.models import AuditLog
 from audit.services import audit_log
@@ -39,6 +40,7 @@ def everything(alice, bob, superuser):
     ReminderLog.objects.create(member=alice, period_end=timezone.localdate(), kind="due_30")
     YearlyCounter.objects.create(prefix="KTS", year=timezone.localdate().year, last_value=7)
     ExportJob.objects.create(user=superuser, format="csv", query_string="status=active")
+    RefreshToken.for_user(superuser).blacklist()  # an outstanding token, and its blacklisting
     audit_log(action=AuditLog.Action.REGISTERED, actor=alice.user, target=alice, data={"category": "full"})
     assert Group.objects.exists()
 

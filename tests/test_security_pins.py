@@ -17,13 +17,29 @@ def _walk(patterns, prefix=""):
             yield prefix + str(pattern.pattern), pattern.callback
 
 
+def _is_token_only_api(view) -> bool:
+    """A DRF view that authenticates by bearer token only: no session cookie, so no CSRF to forge."""
+    from rest_framework.authentication import SessionAuthentication
+
+    cls = getattr(view, "cls", None)
+    if cls is None:
+        return False
+    return not any(issubclass(auth, SessionAuthentication) for auth in cls.authentication_classes)
+
+
 def test_only_the_daraja_callbacks_are_csrf_exempt():
     exempt = {
         route
         for route, view in _walk(get_resolver().url_patterns)
-        if getattr(view, "csrf_exempt", False) and not route.startswith("admin/")
+        if getattr(view, "csrf_exempt", False) and not route.startswith("admin/") and not _is_token_only_api(view)
     }
     assert exempt == CSRF_EXEMPT_ALLOWED
+
+
+def test_api_views_never_accept_the_session_cookie():
+    api_views = [view for route, view in _walk(get_resolver().url_patterns) if getattr(view, "cls", None)]
+    assert api_views
+    assert all(_is_token_only_api(view) for view in api_views)
 
 
 @pytest.mark.django_db

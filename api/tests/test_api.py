@@ -1,0 +1,216 @@
+"""The brief's API requests sent verbatim with a real token, the error shape, token rotation and logout,
+scoping to the caller, throttling, and the OpenAPI description."""
+
+import datetime
+import json
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from audit.models import AuditLog
+from members.models import Member, MembershipCategory
+from payments.models import Payment
+from tests.factories import PASSWORD, MemberFactory
+
+pytestmark = pytest.mark.django_db
+TODAY = timezone.localdate()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    cache.clear()  # throttle counters live in the cache
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def member(reference_data):
+    """An active member whose renewal of KES 1,000 is due: the brief's initiate example fits them."""
+    category = MembershipCategory.objects.get(code="student")
+    category.renewal_fee = 1000
+    category.save()
+    return MemberFactory(
+        documents=[],
+        user__email="member@example.com",
+        category=category,
+        status=Member.Status.ACTIVE,
+        membership_number="KTS-2026-0001",
+        activated_at=timezone.now(),
+        registration_paid_at=timezone.now(),
+        period_start=TODAY - datetime.timedelta(days=360),
+        period_end=TODAY + datetime.timedelta(days=5),
+        phone_number="254712345678",
+    )
+
+
+def post(client, path, body, token=None):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    return client.post(path, data=json.dumps(body), content_type="application/json", **headers)
+
+
+def get(client, path, token):
+    return client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def login(client, email="member@example.com", password=PASSWORD):
+    response = post(client, "/api/auth/login/", {"username": email, "password": password})
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+# --- The brief's examples, verbatim -------------------------------------------------------------------------
+
+
+def test_login_as_the_brief_shows(client, member):
+    tokens = login(client)
+    assert set(tokens) == {"access", "refresh"}
+    assert AuditLog.objects.filter(action=AuditLog.Action.LOGIN, actor=member.user, data__channel="api").exists()
+
+
+def test_get_member_profile(client, member):
+    token = login(client)["access"]
+    response = get(client, "/api/members/profile/", token)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["membership_number"] == "KTS-2026-0001"
+    assert body["email"] == "member@example.com"
+    assert body["phone_number"] == "254712345678"
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_get_payment_history(client, member, bob):
+    Payment.objects.create(member=member, payment_type="registration", amount=500, status="completed")
+    Payment.objects.create(member=bob, payment_type="registration", amount=5000)
+    token = login(client)["access"]
+    response = get(client, "/api/payments/history/", token)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 1
+    assert [row["amount"] for row in body["results"]] == [500]
+
+
+def test_initiate_mpesa_payment_and_check_its_status(client, member, daraja):
+    token = login(client)["access"]
+    response = post(
+        client,
+        "/api/payments/mpesa/initiate/",
+        {"amount": 1000, "phone_number": "254712345678", "payment_type": "renewal"},
+        token,
+    )
+    assert response.status_code == 201, response.content
+    created = response.json()
+    assert created["status"] == "pending" and created["payment_type"] == "renewal" and created["amount"] == 1000
+    reference = created["payment_reference"]
+
+    response = get(client, f"/api/payments/{reference}/status/", token)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["payment_reference"] == reference
+    assert {"status", "amount", "payment_type", "mpesa_receipt_number", "result_description"} <= set(body)
+
+
+# --- Errors, scoping, tokens ---------------------------------------------------------------------------------
+
+
+def test_a_wrong_amount_is_a_400_that_says_what_is_due(client, member, daraja):
+    token = login(client)["access"]
+    response = post(
+        client,
+        "/api/payments/mpesa/initiate/",
+        {"amount": 5, "phone_number": "0712345678", "payment_type": "renewal"},
+        token,
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["status"] == 400 and "KES 1,000" in error["fields"]["amount"][0]
+    assert not Payment.objects.exists()
+
+
+def test_field_errors_are_listed_in_one_shape(client, member):
+    token = login(client)["access"]
+    response = post(client, "/api/payments/mpesa/initiate/", {"payment_type": "gift"}, token)
+    assert response.status_code == 400
+    fields = response.json()["error"]["fields"]
+    assert set(fields) == {"amount", "phone_number", "payment_type"}
+
+
+def test_a_wrong_password_is_a_400_without_detail_and_is_audited(client, member):
+    response = post(client, "/api/auth/login/", {"username": "member@example.com", "password": "nope"})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "The email or password is not right."
+    assert AuditLog.objects.filter(action=AuditLog.Action.LOGIN_FAILED).count() == 1
+
+
+def test_no_token_is_a_401_in_the_same_shape(client, member):
+    response = client.get("/api/members/profile/")
+    assert response.status_code == 401
+    assert response.json()["error"]["status"] == 401
+
+
+def test_another_members_payment_is_404(client, member, bob):
+    theirs = Payment.objects.create(member=bob, payment_type="registration", amount=5000)
+    token = login(client)["access"]
+    assert get(client, f"/api/payments/{theirs.reference}/status/", token).status_code == 404
+
+
+def test_refresh_rotates_and_the_old_refresh_token_stops_working(client, member):
+    tokens = login(client)
+    response = post(client, "/api/auth/refresh/", {"refresh": tokens["refresh"]})
+    assert response.status_code == 200
+    rotated = response.json()
+    assert rotated["refresh"] != tokens["refresh"] and "access" in rotated
+    again = post(client, "/api/auth/refresh/", {"refresh": tokens["refresh"]})
+    assert again.status_code == 401
+
+
+def test_logout_blacklists_the_refresh_token(client, member):
+    tokens = login(client)
+    assert post(client, "/api/auth/logout/", {"refresh": tokens["refresh"]}, tokens["access"]).status_code == 204
+    assert post(client, "/api/auth/refresh/", {"refresh": tokens["refresh"]}).status_code == 401
+
+
+def test_logins_are_throttled_per_username_with_a_retry_after(client, member, monkeypatch):
+    from api.auth import LoginThrottle
+
+    monkeypatch.setattr(LoginThrottle, "rate", "3/hour", raising=False)  # the setting is API_THROTTLE_LOGIN
+    for _ in range(3):
+        post(client, "/api/auth/login/", {"username": "member@example.com", "password": "wrong"})
+    response = post(client, "/api/auth/login/", {"username": "member@example.com", "password": PASSWORD})
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    assert response.json()["error"]["retry_after_seconds"] > 0
+    # Another username from the same address is not locked out by this one's attempts.
+    assert post(client, "/api/auth/login/", {"username": "x@example.com", "password": "y"}).status_code == 400
+
+
+def test_an_account_without_membership_gets_404_for_member_endpoints(client, staff_user):
+    tokens = login(client, staff_user.email)
+    assert get(client, "/api/members/profile/", tokens["access"]).status_code == 404
+
+
+# --- OpenAPI ---------------------------------------------------------------------------------------------------
+
+
+def test_the_schema_is_openapi_3_and_lists_the_brief_paths(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = json.loads(response.content)
+    assert schema["openapi"].startswith("3.")
+    assert {
+        "/api/auth/login/",
+        "/api/auth/refresh/",
+        "/api/members/profile/",
+        "/api/payments/history/",
+        "/api/payments/mpesa/initiate/",
+        "/api/payments/{payment_reference}/status/",
+    } <= set(schema["paths"])
+
+
+def test_the_docs_page_loads_nothing_from_another_host(client):
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "swagger-ui" in page
+    for marker in ("https://", "http://", "//cdn"):
+        assert marker not in page.replace("http://testserver", ""), marker
