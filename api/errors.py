@@ -8,8 +8,7 @@ Django's 500 handling (logged, and a plain 500 body from `server_error`), never 
 
 from __future__ import annotations
 
-from django.http import JsonResponse
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -45,10 +44,3 @@ def api_exception_handler(exc, context):
     response.data = body
     return response
 
-
-def not_found(request, exception=None):
-    """JSON 404 for unknown /api/ paths (Django's handler404 serves HTML pages elsewhere)."""
-    return JsonResponse(
-        {"error": {"status": 404, "code": "not_found", "message": "No such API endpoint."}},
-        status=status.HTTP_404_NOT_FOUND,
-    )
