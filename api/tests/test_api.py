@@ -214,3 +214,24 @@ def test_the_docs_page_loads_nothing_from_another_host(client):
     assert "swagger-ui" in page
     for marker in ("https://", "http://", "//cdn"):
         assert marker not in page.replace("http://testserver", ""), marker
+
+
+# --- Reference data (public) -------------------------------------------------------------------------------
+
+
+def test_categories_countries_and_regions_need_no_token(client, reference_data, django_assert_max_num_queries):
+    with django_assert_max_num_queries(1):
+        categories = client.get("/api/categories/")
+    assert categories.status_code == 200 and "max-age=3600" in categories["Cache-Control"]
+    full = next(c for c in categories.json() if c["code"] == "full")
+    assert full["registration_fee"] == 5000 and "national_id" in full["required_documents"]
+    countries = client.get("/api/countries/").json()
+    assert {"code": "KE", "name": "Kenya"}.items() <= next(c for c in countries if c["code"] == "KE").items()
+    regions = client.get("/api/countries/ke/regions/").json()
+    assert len(regions) == 47 and {"code": "047", "name": "Nairobi City"} in regions
+
+
+def test_regions_of_an_unknown_country_are_404_in_the_error_shape(client, reference_data):
+    response = client.get("/api/countries/XX/regions/")
+    assert response.status_code == 404
+    assert response.json()["error"]["status"] == 404
