@@ -43,4 +43,3 @@ def api_exception_handler(exc, context):
         body["error"]["retry_after_seconds"] = int(exc.wait)
     response.data = body
     return response
-
