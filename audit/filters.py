@@ -17,6 +17,8 @@ from django.apps import apps
 from django.db.models import CharField, Q, Value
 from django.db.models.functions import Lower
 
+from core.filters import StaffListFilterSet
+
 from .models import AuditLog
 
 
@@ -68,7 +70,7 @@ class IntegerFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
 
 
-class AuditLogFilter(django_filters.FilterSet):
+class AuditLogFilter(StaffListFilterSet):
     actor = django_filters.CharFilter(
         label="Who",
         method="filter_actor",
@@ -124,16 +126,6 @@ class AuditLogFilter(django_filters.FilterSet):
     def filter_text(self, queryset, name, value):
         value = value.strip()
         return queryset.filter(Q(target_repr__icontains=value) | Q(reason__icontains=value))
-
-    @property
-    def is_filtered(self) -> bool:
-        """True when any filter narrows the list (what LargeTablePaginator needs to know)."""
-        if not self.is_bound or not self.form.is_valid():
-            return False
-        return any(
-            value not in (None, "", [], ()) and not (isinstance(value, slice) and value == slice(None, None))
-            for value in self.form.cleaned_data.values()
-        )
 
     def filter_queryset(self, queryset):
         # Newest first, the id breaking ties between entries written in the same microsecond.

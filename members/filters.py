@@ -12,6 +12,8 @@ import django_filters
 from django.db.models import Q
 from django.utils import timezone
 
+from core.filters import StaffListFilterSet
+
 from .models import Country, Member, MembershipCategory, Region
 from .search import exact_identifier_condition, search_condition
 
@@ -54,7 +56,7 @@ def region_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     return list(groups.items())
 
 
-class MemberFilter(django_filters.FilterSet):
+class MemberFilter(StaffListFilterSet):
     q = django_filters.CharFilter(
         label="Search",
         method="filter_search",
@@ -120,17 +122,6 @@ class MemberFilter(django_filters.FilterSet):
 
     def filter_payment(self, queryset, name, value):
         return queryset.filter(payment_state_condition(value))
-
-    @property
-    def is_filtered(self) -> bool:
-        """True when any filter (not just the sort order) narrows the list."""
-        if not self.is_bound or not self.form.is_valid():
-            return False
-        return any(
-            value not in (None, "", [], ()) and not (isinstance(value, slice) and value == slice(None, None))
-            for key, value in self.form.cleaned_data.items()
-            if key != "ordering"
-        )
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)

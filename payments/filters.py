@@ -17,6 +17,7 @@ import django_filters
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
+from core.filters import StaffListFilterSet
 from core.phones import normalise_phone
 from members.models import Member
 
@@ -68,7 +69,7 @@ def search_condition(text: str) -> Q | None:
     return condition
 
 
-class PaymentFilter(django_filters.FilterSet):
+class PaymentFilter(StaffListFilterSet):
     q = django_filters.CharFilter(
         label="Search",
         method="filter_search",
@@ -110,17 +111,6 @@ class PaymentFilter(django_filters.FilterSet):
         if value == UNSUCCESSFUL:
             return queryset.filter(status__in=PROBLEM_STATUSES)
         return queryset.filter(status=value)
-
-    @property
-    def is_filtered(self) -> bool:
-        """True when any filter (not just the sort order) narrows the list."""
-        if not self.is_bound or not self.form.is_valid():
-            return False
-        return any(
-            value not in (None, "", [], ()) and not (isinstance(value, slice) and value == slice(None, None))
-            for key, value in self.form.cleaned_data.items()
-            if key != "ordering"
-        )
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)
