@@ -8,6 +8,9 @@ Logins and failed logins go to the audit trail like the web's.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
+
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status
@@ -28,10 +31,13 @@ class LoginThrottle(SimpleRateThrottle):
     scope = "login"
 
     def get_cache_key(self, request, view):
-        username = str(request.data.get("username", "")).strip().lower() if hasattr(request, "data") else ""
-        if not username:
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": username}
+        data = getattr(request, "data", None)
+        username = data.get("username") if isinstance(data, Mapping) else None
+        if not isinstance(username, str) or not username.strip():
+            return None  # not a login attempt the serializer will accept; the IP throttle still counts it
+        # Hashed: whatever a client sends, the key stays short and safe for any cache backend.
+        ident = hashlib.sha256(username.strip().lower().encode()).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 class LoginIPThrottle(AnonRateThrottle):

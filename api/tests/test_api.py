@@ -235,3 +235,11 @@ def test_regions_of_an_unknown_country_are_404_in_the_error_shape(client, refere
     response = client.get("/api/countries/XX/regions/")
     assert response.status_code == 404
     assert response.json()["error"]["status"] == 404
+
+
+@pytest.mark.parametrize("body", [[None, None], "a string", {"username": ["a@example.com"], "password": "x"}])
+def test_a_login_body_of_the_wrong_shape_is_a_400_not_a_500(client, body):
+    # Found by the Schemathesis run: a JSON list reached the per-username throttle, which expected a mapping.
+    response = post(client, "/api/auth/login/", body)
+    assert response.status_code == 400
+    assert response.json()["error"]["status"] == 400
