@@ -27,6 +27,7 @@ def _is_token_only_api(view) -> bool:
     return not any(issubclass(auth, SessionAuthentication) for auth in cls.authentication_classes)
 
 
+@pytest.mark.security_check(12)
 def test_only_the_daraja_callbacks_are_csrf_exempt():
     exempt = {
         route

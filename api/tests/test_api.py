@@ -79,6 +79,7 @@ def test_get_member_profile(client, member):
     assert response["Cache-Control"] == "no-store"
 
 
+@pytest.mark.security_check(1)
 def test_get_payment_history(client, member, bob):
     Payment.objects.create(member=member, payment_type="registration", amount=500, status="completed")
     Payment.objects.create(member=bob, payment_type="registration", amount=5000)
@@ -148,6 +149,7 @@ def test_no_token_is_a_401_in_the_same_shape(client, member):
     assert response.json()["error"]["status"] == 401
 
 
+@pytest.mark.security_check(1)
 def test_another_members_payment_is_404(client, member, bob):
     theirs = Payment.objects.create(member=bob, payment_type="registration", amount=5000)
     token = login(client)["access"]

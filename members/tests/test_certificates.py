@@ -149,6 +149,7 @@ def test_a_member_downloads_their_own_certificate_as_a_private_attachment(client
     assert active_alice.full_name in pdf_text(response.content)
 
 
+@pytest.mark.security_check(1)
 def test_another_member_only_ever_gets_their_own_certificate(client, active_alice, bob, staff_user):
     bob = activate(bob, staff_user)
     login(client, bob)

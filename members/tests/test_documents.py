@@ -40,6 +40,7 @@ def test_the_owner_downloads_their_document_as_an_attachment(client, alice):
         assert _body(response) == stored.read()
 
 
+@pytest.mark.security_check(2)
 @pytest.mark.parametrize("doc_type", ["national_id", "certificate"])
 def test_every_document_type_is_served_as_an_attachment_with_nosniff(client, alice, doc_type):
     document = alice.documents.get(doc_type=doc_type)
@@ -51,6 +52,7 @@ def test_every_document_type_is_served_as_an_attachment_with_nosniff(client, ali
     assert response["Content-Type"] == document.content_type
 
 
+@pytest.mark.security_check(1)
 def test_another_member_gets_404_for_every_document_that_is_not_theirs(client, alice, bob):
     client.force_login(bob.user)
     others = list(Document.objects.exclude(member=bob).values_list("pk", flat=True))
@@ -63,6 +65,7 @@ def test_another_member_gets_404_for_every_document_that_is_not_theirs(client, a
     assert client.get(_url(bob.documents.first())).status_code == 200
 
 
+@pytest.mark.security_check(1)
 def test_a_missing_and_a_forbidden_document_look_the_same(client, alice, bob):
     client.force_login(bob.user)
     forbidden = client.get(_url(alice.documents.first()))
@@ -120,6 +123,7 @@ def test_only_get_is_allowed_on_a_download(client, alice):
     assert client.post(_url(alice.documents.first())).status_code == 405
 
 
+@pytest.mark.security_check(2)
 def test_documents_live_outside_every_public_directory(alice, settings):
     document = alice.documents.first()
     stored = Path(document.file.path).resolve()
@@ -152,6 +156,7 @@ def test_the_private_storage_follows_the_setting_and_has_no_url(settings, tmp_pa
         private_storage().url(name)
 
 
+@pytest.mark.security_check(2)
 @pytest.mark.parametrize("debug", [False, True])
 def test_no_media_or_static_url_serves_a_document(client, alice, settings, debug):
     document = alice.documents.first()

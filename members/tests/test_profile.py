@@ -155,6 +155,7 @@ def test_changing_email_or_phone_without_the_right_password_saves_nothing(logged
     assert not AuditLog.objects.filter(action=AuditLog.Action.PROFILE_CHANGED).exists()
 
 
+@pytest.mark.security_check(3)
 def test_protected_fields_posted_with_the_form_change_nothing(logged_in, alice, staff_user):
     before = snapshot(alice)
     other_category = MembershipCategory.objects.exclude(pk=alice.category_id).first()
@@ -185,6 +186,7 @@ def test_protected_fields_posted_with_the_form_change_nothing(logged_in, alice, 
     assert not alice.user.is_staff
 
 
+@pytest.mark.security_check(3)
 def test_the_service_ignores_protected_keys_too(alice):
     changed = member_update_profile(
         member=alice,
@@ -282,6 +284,7 @@ def test_staff_without_a_membership_get_404(client, staff_user, reference_data):
     assert client.post(URL, {"occupation": "Staff"}).status_code == 404
 
 
+@pytest.mark.security_check(1)
 def test_each_member_edits_only_their_own_profile(client, alice, bob):
     bob_before = snapshot(bob)
     client.force_login(alice.user)

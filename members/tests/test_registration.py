@@ -253,6 +253,7 @@ def test_an_inactive_category_cannot_be_chosen(client, registration_data):
     assert "category" in _errors(response)
 
 
+@pytest.mark.security_check(3)
 def test_a_member_cannot_set_protected_fields_by_adding_them_to_the_post(client, registration_data):
     category = MembershipCategory.objects.get(code="associate")
     data = registration_data(

@@ -60,6 +60,7 @@ def _assert_refused(upload, doc_type, message):
 # --- check_upload on its own ------------------------------------------------------------------------
 
 
+@pytest.mark.security_check(7)
 @pytest.mark.parametrize(
     ("name", "content", "doc_type", "message"), [case[1:] for case in REFUSED], ids=[case[0] for case in REFUSED]
 )
@@ -71,6 +72,7 @@ def test_it_refuses_an_empty_file():
     _assert_refused(SimpleUploadedFile("id.pdf", b""), "national_id", "The file is empty.")
 
 
+@pytest.mark.security_check(7)
 def test_it_refuses_a_file_over_the_size_limit(settings):
     settings.DOCUMENT_MAX_UPLOAD_MB = 1
     content = b"%PDF-1.4\n" + b"0" * int(1.2 * 1024 * 1024)
@@ -85,6 +87,7 @@ def test_it_accepts_a_file_exactly_at_the_size_limit(settings):
     assert check_upload(SimpleUploadedFile("id.pdf", padded), "national_id").size == 1024 * 1024
 
 
+@pytest.mark.security_check(7)
 @pytest.mark.parametrize(
     "name",
     [
@@ -149,6 +152,7 @@ def _assert_nothing_stored(private_files, settings, email="grace.wanjiru@example
     assert not Document.objects.exists()
 
 
+@pytest.mark.security_check(7)
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("name", "content", "doc_type", "message"), [case[1:] for case in REFUSED], ids=[case[0] for case in REFUSED]
@@ -174,6 +178,7 @@ def test_the_registration_page_refuses_an_empty_file_and_stores_nothing(
     _assert_nothing_stored(private_files, settings)
 
 
+@pytest.mark.security_check(7)
 @pytest.mark.django_db
 def test_the_registration_page_refuses_a_file_over_the_size_limit_and_stores_nothing(
     client, registration_data, private_files, settings
@@ -188,6 +193,7 @@ def test_the_registration_page_refuses_a_file_over_the_size_limit_and_stores_not
     _assert_nothing_stored(private_files, settings)
 
 
+@pytest.mark.security_check(7)
 @pytest.mark.django_db
 @pytest.mark.parametrize("sent_name", ["../../../photo.jpg", "..\\..\\photo.jpg", "/etc/cron.d/photo.jpg"])
 def test_a_path_in_the_file_name_never_reaches_the_disk(
@@ -217,6 +223,7 @@ def test_a_path_in_the_file_name_never_reaches_the_disk(
     assert list(tmp_path.rglob("photo.jpg")) == []
 
 
+@pytest.mark.security_check(7)
 @pytest.mark.django_db
 def test_a_nul_byte_in_a_file_name_never_reaches_the_disk_or_the_database(
     client, registration_data, private_files, raw_multipart
@@ -240,6 +247,7 @@ def test_a_nul_byte_in_a_file_name_never_reaches_the_disk_or_the_database(
     assert all("\x00" not in name for name in private_files())
 
 
+@pytest.mark.security_check(7)
 @pytest.mark.django_db
 def test_a_nul_byte_hiding_a_php_extension_is_refused_and_nothing_is_stored(
     client, registration_data, private_files, raw_multipart, settings

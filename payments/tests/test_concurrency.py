@@ -66,6 +66,7 @@ def success_body(payment, receipt):
     ).encode()
 
 
+@pytest.mark.security_check(5)
 def test_concurrent_duplicate_callbacks_complete_each_payment_once(daraja, settings):
     """5 payments, each success callback delivered by 12 threads at the same instant."""
     members = approved_members(5)

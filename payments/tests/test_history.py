@@ -31,6 +31,7 @@ def test_the_history_query_count_does_not_grow_with_payments(client, alice):
     assert queries_for(client, "/payments/") == few
 
 
+@pytest.mark.security_check(1)
 def test_the_history_shows_only_the_callers_payments(client, alice, bob):
     make_payments(bob, 3, mpesa_receipt_number=None)
     Payment.objects.filter(member=bob).update(result_description="BOBS-PAYMENT")

@@ -82,6 +82,7 @@ def test_a_failed_payment_changes_nothing_and_says_why(daraja_live, client, appr
     assert words.lower() in state["message"].lower()
 
 
+@pytest.mark.security_check(5)
 def test_the_same_success_callback_three_times_completes_once(daraja_live, approved_alice):
     payment = settle(daraja_live, pay(approved_alice))
     daraja_live.redeliver(payment.checkout_request_id, copies=2)
@@ -110,6 +111,7 @@ def test_a_lost_callback_is_resolved_by_reconciliation(daraja_live, approved_ali
     assert Member.objects.get(pk=approved_alice.pk).status == Member.Status.ACTIVE
 
 
+@pytest.mark.security_check(6)
 def test_a_payment_still_processing_stays_pending(daraja_live, approved_alice):
     payment = pay(approved_alice, phone=outcomes.PHONE_MANUAL)
     for mode in ("4999", "500"):
@@ -136,6 +138,7 @@ def test_a_late_success_after_timeout_still_completes_the_payment(daraja_live, a
     assert Member.objects.get(pk=approved_alice.pk).status == Member.Status.ACTIVE
 
 
+@pytest.mark.security_check(6)
 def test_a_query_failure_leaves_the_payment_pending(daraja_live, approved_alice, settings):
     payment = pay(approved_alice, phone=outcomes.PHONE_MANUAL)
     daraja_live.configure(fail_next=5, fail_with="503", fail_only="stkquery")
@@ -145,6 +148,7 @@ def test_a_query_failure_leaves_the_payment_pending(daraja_live, approved_alice,
     assert summary.completed == summary.failed == 0
 
 
+@pytest.mark.security_check(4)
 @pytest.mark.parametrize("forgery", ["unknown_id", "wrong_token", "wrong_amount", "wrong_phone"])
 def test_a_forged_callback_credits_nothing_and_is_logged(daraja_live, approved_alice, live_server, forgery):
     payment = pay(approved_alice, phone=outcomes.PHONE_MANUAL)
@@ -183,6 +187,7 @@ def test_daraja_down_fails_the_attempt_without_charging(daraja, approved_alice):
     assert payment.result_source == "push"
 
 
+@pytest.mark.security_check(6)
 def test_a_push_that_times_out_stays_pending_and_is_not_sent_twice(daraja, approved_alice, settings, monkeypatch):
     from mpesa import config
 
@@ -202,6 +207,7 @@ def test_a_push_that_times_out_stays_pending_and_is_not_sent_twice(daraja, appro
         pay(approved_alice)
 
 
+@pytest.mark.security_check(10)
 def test_a_second_prompt_is_refused_while_one_is_pending(daraja, approved_alice):
     pay(approved_alice, phone=outcomes.PHONE_MANUAL)
     with pytest.raises(PaymentError, match="already sent"):
@@ -223,6 +229,7 @@ def test_the_server_decides_the_amount(daraja, approved_alice):
     assert Payment.objects.count() == 0
 
 
+@pytest.mark.security_check(1)
 def test_the_receipt_pdf_is_for_its_owner_and_finance_only(daraja_live, client, approved_alice, bob, finance_user):
     payment = settle(daraja_live, pay(approved_alice))
     url = f"/payments/{payment.reference}/receipt/"
