@@ -439,9 +439,12 @@ def _apply_callback(callback: MpesaCallback):
         security_logger.warning("M-Pesa callback %s: %s (log-only mode)", callback.pk, ip_problem)
 
     payment = Payment.objects.filter(checkout_request_id=parsed.checkout_request_id).first()
-    if payment is None:
-        # The callback can beat the push's answer: then the URL token identifies the payment.
-        payment = Payment.objects.filter(callback_token=callback.url_token, checkout_request_id__isnull=True).first()
+    if payment is None and callback.url_token:
+        # The callback can beat the push's answer: then the URL token identifies the payment. The push's
+        # answer may be stored between the two lookups, so the token's payment may have the id by now.
+        payment = Payment.objects.filter(callback_token=callback.url_token).first()
+        if payment is not None and payment.checkout_request_id not in (None, parsed.checkout_request_id):
+            return _reject(callback, "CheckoutRequestID is not this payment's", payment)
     if payment is None:
         return _reject(callback, "unknown CheckoutRequestID")
     if not callback.url_token or not hmac.compare_digest(callback.url_token, payment.callback_token):

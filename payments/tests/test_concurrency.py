@@ -133,3 +133,40 @@ def test_two_reconcilers_never_query_the_same_payment_twice_in_a_round(daraja):
     assert sum(s.checked for s in summaries) == 6
     assert queries == 6
     assert set(Payment.objects.values_list("check_count", flat=True)) == {1}
+
+
+def test_a_callback_that_beats_the_push_answer_by_a_hair_is_still_applied(daraja):
+    """The push's answer (the CheckoutRequestID) is committed between the callback's two lookups.
+
+    Seen under load: the callback looked the payment up by CheckoutRequestID (not stored yet), then by its
+    URL token among payments still without one (stored by then), found nothing and was rejected as unknown.
+    The interleaving is made exact here: right after the first lookup, another connection commits the id.
+    """
+    from daraja_simulator import outcomes
+
+    member = approved_members(1)[0]
+    payment = payment_initiate_mpesa(
+        member=member, payment_type="registration", phone=outcomes.PHONE_MANUAL, actor=member.user
+    )
+    checkout_request_id = payment.checkout_request_id
+    body = success_body(payment, "TKR0000001")
+    Payment.objects.filter(pk=payment.pk).update(checkout_request_id=None)  # the push's answer not stored yet
+    callback = callback_receive(token=payment.callback_token, body=body, headers={}, source_ip="127.0.0.1")
+
+    def push_answer_lands(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if not landed and 'FROM "payments_payment"' in sql and '"checkout_request_id" =' in sql:
+            landed.append(True)
+            # Another connection (the initiating request) commits the id.
+            assert not run_together(
+                [lambda: Payment.objects.filter(pk=payment.pk).update(checkout_request_id=checkout_request_id)]
+            )
+        return result
+
+    landed = []
+    with connection.execute_wrapper(push_answer_lands):
+        outcome = callback_process(callback)
+
+    assert landed, "the interleaving did not happen"
+    assert outcome == "applied", MpesaCallback.objects.get(pk=callback.pk).detail
+    assert Payment.objects.get(pk=payment.pk).status == Payment.Status.COMPLETED

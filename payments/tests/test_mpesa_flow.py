@@ -89,7 +89,7 @@ def test_the_same_success_callback_three_times_completes_once(daraja_live, appro
     settle(daraja_live, payment, deliveries=3)
 
     outcomes_seen = sorted(MpesaCallback.objects.values_list("outcome", flat=True))
-    assert outcomes_seen == ["applied", "duplicate", "duplicate"]
+    assert outcomes_seen == ["applied", "duplicate", "duplicate"], MpesaCallback.objects.values("outcome", "detail")
     assert YearlyCounter.objects.get(prefix="RCT").last_value == 1
     assert AuditLog.objects.filter(action=AuditLog.Action.PAYMENT_COMPLETED).count() == 1
     activations = AuditLog.objects.filter(action=AuditLog.Action.STATUS_CHANGED, data__to="active")
