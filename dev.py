@@ -4,6 +4,7 @@
     python3 dev.py run     set up everything and serve the app on http://127.0.0.1:8000/
     python3 dev.py test    set up everything and run the whole test suite (extra args go to pytest)
     python3 dev.py check   lint, missing-migration and deployment checks (CI runs these too)
+    python3 dev.py lock    after editing requirements*.in: write the hashed requirements*.txt (pip-compile)
 
 Set-up is idempotent: a virtualenv in .venv with the pinned requirements (reinstalled only when
 requirements*.txt change), migrations, reference data and demo accounts.
@@ -126,8 +127,56 @@ def cmd_test(argv: list[str]) -> None:
     run(PYTHON, "-m", "pytest", *argv)
 
 
+# Each hashed lock file and the hand-edited file it is compiled from.
+LOCKS = {
+    ROOT / "requirements.txt": ROOT / "requirements.in",
+    ROOT / "requirements-dev.txt": ROOT / "requirements-dev.in",
+}
+
+
+def cmd_lock(argv: list[str]) -> None:
+    """Resolve requirements*.in into requirements*.txt: every package pinned, each with its sha256 hashes."""
+    ensure_venv()
+    for lock, source in LOCKS.items():
+        say(f"{source.name} -> {lock.name}")
+        run(
+            BIN / "pip-compile",
+            "--quiet",
+            "--generate-hashes",
+            "--allow-unsafe",  # pin pip and setuptools too: hash-checking mode needs every package pinned
+            "--strip-extras",
+            "--no-emit-index-url",
+            "--output-file",
+            lock.name,
+            source.name,
+            *argv,
+        )
+
+
+def pins(path: Path) -> dict[str, str]:
+    """`name==version` of every requirement line in a requirements file (names normalised as pip does)."""
+    import re
+
+    found = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)", line)
+        if match:
+            found[re.sub(r"[-_.]+", "-", match[1]).lower()] = match[2]
+    return found
+
+
+def check_locks() -> None:
+    for lock, source in LOCKS.items():
+        locked = pins(lock)
+        stale = {name: version for name, version in pins(source).items() if locked.get(name) != version}
+        if stale:
+            sys.exit(f"{lock.name} does not match {source.name} ({', '.join(stale)}): run python3 dev.py lock")
+
+
 def cmd_check(argv: list[str]) -> None:
     ensure_venv()
+    say("hashed requirements match requirements*.in")
+    check_locks()
     say("ruff")
     run(BIN / "ruff", "check", ".")
     say("missing migrations")
@@ -135,6 +184,67 @@ def cmd_check(argv: list[str]) -> None:
     say("deployment checks with the documented production settings")
     env = {**os.environ, **production_example_env()}
     manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    say("bandit: high-severity findings in our code fail the check")
+    run(BIN / "bandit", "--quiet", "--recursive", ".", "--exclude", BANDIT_EXCLUDE, "-lll")
+    say("pip-audit: known vulnerabilities in the pinned runtime requirements")
+    pip_audit()
+
+
+# Not scanned by bandit: third-party code, tests (asserts, fixed test secrets) and generated migrations.
+BANDIT_EXCLUDE = "./.venv,./tests,*/tests/*,*/migrations/*,./bench,./node_modules"
+
+
+def pip_audit() -> None:
+    """Audit requirements.txt (every pin, transitive ones included) against PyPI's vulnerability data.
+
+    A known vulnerability fails the check. When the vulnerability service cannot be reached (an offline
+    machine, or a mirror without PyPI's per-release JSON), nothing can be audited: that is said loudly,
+    and fails the check only with PIP_AUDIT_STRICT=1 (set it where PyPI is reachable, e.g. a release job).
+    """
+    import json
+
+    completed = subprocess.run(  # noqa: S603 - our own tool
+        [
+            str(BIN / "pip-audit"),
+            "--requirement",
+            str(ROOT / "requirements.txt"),
+            "--no-deps",
+            "--disable-pip",  # the file pins every transitive dependency itself
+            "--vulnerability-service",
+            os.environ.get("PIP_AUDIT_SERVICE", "pypi"),
+            "--progress-spinner",
+            "off",
+            "--format",
+            "json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    try:
+        report = json.loads(completed.stdout)
+    except json.JSONDecodeError:
+        print(completed.stdout + completed.stderr, file=sys.stderr)
+        sys.exit(completed.returncode or 1)
+    dependencies = report.get("dependencies", [])
+    vulnerable = [d for d in dependencies if d.get("vulns")]
+    skipped = [d for d in dependencies if d.get("skip_reason")]
+    for dependency in vulnerable:
+        for vuln in dependency["vulns"]:
+            fixes = ", ".join(vuln.get("fix_versions", [])) or "no fix yet"
+            print(f"  {dependency['name']} {dependency['version']}: {vuln['id']} (fixed in {fixes})")
+    if vulnerable:
+        sys.exit("pip-audit found known vulnerabilities: upgrade the pins above.")
+    if skipped:
+        print(
+            f"  WARNING: {len(skipped)} of {len(dependencies)} pinned packages could not be audited "
+            f"({skipped[0]['skip_reason']}).",
+            file=sys.stderr,
+        )
+        if os.environ.get("PIP_AUDIT_STRICT") == "1":
+            sys.exit("PIP_AUDIT_STRICT=1: every pin must be audited.")
+    audited = len(dependencies) - len(skipped)
+    print(f"  {audited} of {len(dependencies)} pins audited: no known vulnerabilities among them.")
 
 
 def production_example_env() -> dict[str, str]:
@@ -147,7 +257,7 @@ def production_example_env() -> dict[str, str]:
     return values
 
 
-COMMANDS = {"run": cmd_run, "test": cmd_test, "check": cmd_check}
+COMMANDS = {"run": cmd_run, "test": cmd_test, "check": cmd_check, "lock": cmd_lock}
 
 if __name__ == "__main__":
     if sys.version_info < (3, 10):  # noqa: UP036 - the one place an old python3 gets a clear message
