@@ -5,6 +5,7 @@ from django.contrib.auth.models import Group
 
 from accounts.roles import ADMIN, FINANCE, STAFF
 from tests.factories import MemberFactory, UserFactory, load_reference_data
+from tests.two_factor import give_two_factor
 
 
 @pytest.fixture(autouse=True)
@@ -22,13 +23,24 @@ def _test_settings(settings, tmp_path):
 
 
 @pytest.fixture
+def client():
+    """Django's test client, whose force_login and login also pass the second step (two-factor) for users who
+    have or, being staff, need it: see tests.clients.Client, and `otp_verified=False` to test the real flow."""
+    from tests.clients import Client
+
+    return Client()
+
+
+@pytest.fixture
 def reference_data(db):
     load_reference_data()
 
 
 def _staff(email, role):
+    """A staff user in a role, with the authenticator app their role requires (tests.two_factor.app_code)."""
     user = UserFactory(email=email, is_staff=True)
     user.groups.add(Group.objects.get(name=role))
+    give_two_factor(user)
     return user
 
 

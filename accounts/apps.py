@@ -8,7 +8,7 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        from . import signals  # noqa: F401  (audit of logins)
+        from . import security, signals  # noqa: F401  (audit of logins and lockouts)
         from .roles import sync_roles_after_migrate
 
         post_migrate.connect(sync_roles_after_migrate, sender=self)

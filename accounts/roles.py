@@ -11,6 +11,11 @@ MEMBER = "Member"
 ROLES = (ADMIN, STAFF, FINANCE, MEMBER)
 STAFF_ROLES = (ADMIN, STAFF, FINANCE)
 
+# Permissions only Admin holds (Admin gets every permission; no other role may list these). Erasing a
+# member's personal data cannot be undone, so deciding erasure requests (privacy app) is an Admin's call.
+# Seeing and lifting failed-login lockouts (django-axes' models; /staff/security/lockouts/) is an Admin's too.
+ADMIN_ONLY_PERMISSIONS = ["privacy.decide_erasure", "axes.view_accessattempt", "axes.delete_accessattempt"]
+
 # "app_label.codename"; Admin gets every permission.
 ROLE_PERMISSIONS = {
     STAFF: [

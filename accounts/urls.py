@@ -1,11 +1,17 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import views
+from . import two_factor_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.LoginView.as_view(), name="login"),
+    path("login/verify/", two_factor_views.login_verify, name="login_verify"),
+    path("account/two-factor/", two_factor_views.manage, name="two_factor"),
+    path("account/two-factor/setup/", two_factor_views.setup, name="two_factor_setup"),
+    path("account/two-factor/recovery-codes/", two_factor_views.recovery_codes, name="two_factor_recovery_codes"),
+    path("account/two-factor/recovery-codes/new/", two_factor_views.regenerate_codes, name="two_factor_regenerate"),
+    path("account/two-factor/disable/", two_factor_views.disable, name="two_factor_disable"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/change/", views.PasswordChangeView.as_view(), name="password_change"),
     path("password/change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),

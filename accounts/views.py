@@ -6,6 +6,8 @@ from audit.services import audit_log
 
 from .forms import EmailAuthenticationForm
 from .roles import is_staff_user
+from .two_factor import has_two_factor
+from .two_factor_views import start_second_step
 
 
 def home(request):
@@ -19,8 +21,18 @@ def home(request):
 
 
 class LoginView(auth_views.LoginView):
+    """The password step. With a confirmed authenticator the session is not signed in yet: the code comes
+    next (accounts.two_factor_views.login_verify), and only then does login() run (a new session id)."""
+
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        user = form.get_user()
+        if has_two_factor(user):
+            start_second_step(self.request, user, next_url=self.get_success_url())
+            return redirect("login_verify")
+        return super().form_valid(form)
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

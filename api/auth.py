@@ -4,6 +4,12 @@
 `POST /api/auth/refresh/` takes `{"refresh"}` and answers a new `access` and a new `refresh` (rotation:
 the old refresh token is blacklisted); `POST /api/auth/logout/` blacklists the refresh token it is given.
 Logins and failed logins go to the audit trail like the web's.
+
+Failed logins lock out the username from the client's address like the web's (accounts.security): the answer
+is then a 429 with `code` "locked_out" and `retry_after_seconds`. An account with two-factor authentication
+also sends `otp`, the authenticator app's current code or a recovery code: without it the answer is a 401
+with `code` "otp_required", with a wrong one a 401 "otp_invalid" (which counts as a failed login). Staff
+roles must have two-factor: one not yet set up gets a 403 "two_factor_setup_required" and no tokens.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ import hashlib
 from collections.abc import Mapping
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import permissions, serializers, status
+from django.contrib.auth.signals import user_login_failed
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
@@ -21,12 +28,18 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenRefreshView
 
+from accounts import two_factor
+from accounts.security import LOCKED_OUT_MESSAGE, forget_failures, lockout_until, retry_after_seconds
 from audit.models import AuditLog
 from audit.services import audit_log
+from core.http import client_ip
 
 
 class LoginThrottle(SimpleRateThrottle):
-    """Login attempts per username (whatever IP they come from); the IP limit is LoginIPThrottle's."""
+    """Login attempts per username from one address; the address's own limit is LoginIPThrottle's.
+
+    Not per username alone: then anyone, from anywhere, could keep a member from logging in.
+    """
 
     scope = "login"
 
@@ -36,7 +49,7 @@ class LoginThrottle(SimpleRateThrottle):
         if not isinstance(username, str) or not username.strip():
             return None  # not a login attempt the serializer will accept; the IP throttle still counts it
         # Hashed: whatever a client sends, the key stays short and safe for any cache backend.
-        ident = hashlib.sha256(username.strip().lower().encode()).hexdigest()
+        ident = hashlib.sha256(f"{username.strip().lower()}|{self.get_ident(request)}".encode()).hexdigest()
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
@@ -47,6 +60,42 @@ class LoginIPThrottle(AnonRateThrottle):
 class LoginSerializer(serializers.Serializer):
     username = serializers.EmailField(help_text="The account's email address.")
     password = serializers.CharField(trim_whitespace=False, write_only=True)
+    otp = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=32,
+        write_only=True,
+        help_text="Accounts with two-factor authentication: the authenticator app's current code, or a recovery code.",
+    )
+
+
+class OTPRequired(exceptions.APIException):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_code = "otp_required"
+    default_detail = (
+        "This account uses two-factor authentication: send the 6-digit code from the authenticator app "
+        "(or a recovery code) as otp."
+    )
+
+
+class OTPInvalid(exceptions.APIException):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_code = "otp_invalid"
+    default_detail = "The code in otp is not right, or it was used already."
+
+
+class TwoFactorSetupRequired(exceptions.APIException):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = "two_factor_setup_required"
+    default_detail = (
+        "Your role requires two-factor authentication. Log in on the website once to set it up, "
+        "then log in here with the code as otp."
+    )
+
+
+def locked_out(request, email) -> exceptions.Throttled:
+    seconds = retry_after_seconds(lockout_until(username=email.strip().lower(), ip_address=client_ip(request)))
+    return exceptions.Throttled(wait=seconds, detail=LOCKED_OUT_MESSAGE, code="locked_out")
 
 
 TOKENS = inline_serializer("Tokens", {"access": serializers.CharField(), "refresh": serializers.CharField()})
@@ -57,15 +106,44 @@ class LoginView(APIView):
     permission_classes = [permissions.AllowAny]
     throttle_classes = [LoginThrottle, LoginIPThrottle]
 
-    @extend_schema(request=LoginSerializer, responses={200: TOKENS}, tags=["auth"])
+    @extend_schema(
+        request=LoginSerializer,
+        responses={
+            200: TOKENS,
+            400: OpenApiResponse(description="The email or password is not right (or a field is missing)."),
+            401: OpenApiResponse(description="Two-factor: `otp` is missing (otp_required) or not right (otp_invalid)."),
+            403: OpenApiResponse(description="A staff role without two-factor set up (two_factor_setup_required)."),
+            429: OpenApiResponse(description="Too many failed logins from this address (locked_out) or requests."),
+        },
+        tags=["auth"],
+    )
     def post(self, request):
         serializer = LoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         email = serializer.validated_data["username"]
         user = authenticate(request, username=email, password=serializer.validated_data["password"])
         if user is None or not user.is_active:
-            # authenticate() sent user_login_failed, which accounts.signals writes to the audit trail.
+            # authenticate() sent user_login_failed: accounts.signals audits it and django-axes counts it (and
+            # marks the request when this username is, or now becomes, locked out from this address).
+            if getattr(request, "axes_locked_out", False):
+                raise locked_out(request, email)
             raise serializers.ValidationError({"non_field_errors": ["The email or password is not right."]})
+        if two_factor.has_two_factor(user):
+            otp = serializer.validated_data.get("otp", "")
+            if not otp:
+                raise OTPRequired()
+            result = two_factor.check_code(user, otp)
+            if result.device is None:
+                credentials = {"username": email, "stage": "second_factor"}
+                user_login_failed.send(sender=__name__, credentials=credentials, request=request)
+                if getattr(request, "axes_locked_out", False):
+                    raise locked_out(request, email)
+                raise OTPInvalid(result.error)
+            if result.recovery_code:
+                two_factor.audit_recovery_code_use(user, request, channel="api")
+        elif two_factor.two_factor_required(user):
+            raise TwoFactorSetupRequired()
+        forget_failures(request, email)  # as a web login does (AXES_RESET_ON_SUCCESS)
         refresh = RefreshToken.for_user(user)
         audit_log(action=AuditLog.Action.LOGIN, actor=user, target=user, data={"channel": "api"}, request=request)
         return Response({"access": str(refresh.access_token), "refresh": str(refresh)})

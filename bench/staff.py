@@ -228,7 +228,7 @@ def p95(samples):
 
 class Bench:
     def __init__(self, args, report):
-        from django.test import Client
+        from tests.clients import Client  # force_login also passes the second step (two-factor), as staff must
 
         self.args, self.report = args, report
         self.user = admin_user()
@@ -696,8 +696,9 @@ def csv_through_view(path):
     """Every member through GET /staff/members/export/?format=csv, consuming streaming_content. The view
     streams up to EXPORT_SYNC_MAX_ROWS rows (more go to a background task), so the limit is raised here."""
     from django.conf import settings
-    from django.test import Client
     from django.urls import NoReverseMatch, reverse
+
+    from tests.clients import Client  # force_login also passes the second step (two-factor), as staff must
 
     try:
         url = reverse("dashboard:member_export")

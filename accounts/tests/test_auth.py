@@ -53,6 +53,7 @@ def test_a_successful_login_is_audited_with_the_ip_address(client, member_user):
     assert PASSWORD not in _entry_text(entry)
 
 
+@pytest.mark.security_check(11)
 def test_the_session_id_changes_at_login(client, member_user):
     from django.contrib.sessions.models import Session
 
@@ -103,6 +104,7 @@ def test_a_deactivated_account_cannot_log_in(client, member_user):
 # --- Logout --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.security_check(11)
 def test_logout_by_post_ends_the_session_and_is_audited(client, member_user):
     client.force_login(member_user)
     old_session = client.session.session_key

@@ -286,13 +286,14 @@ def test_the_list_makes_the_same_queries_for_any_page_size(
         make_payment(members[index % 12], status=["completed", "failed", "pending"][index % 3])
     client.force_login(finance_user)
     client.get("/staff/payments/")  # warm what is cached per process
-    # Session, user, the user's own and group permissions, the menu's membership link and unread count,
-    # the capped count and the page (payments with their members and users, one join).
+    # Session, user, the session's two-factor device (django-otp), the user's own and group permissions, the
+    # menu's membership link and unread count, the capped count and the page (payments with their members and
+    # users, one join).
     for size in ("25", "100"):
-        with django_assert_num_queries(8):
+        with django_assert_num_queries(9):
             response = client.get("/staff/payments/", {"per_page": size})
         assert len(listed(response)) == int(size)
-    with django_assert_num_queries(9):  # a search looks up the members a number or phone names first
+    with django_assert_num_queries(10):  # a search looks up the members a number or phone names first
         response = client.get("/staff/payments/", {"per_page": "100", "q": members[0].phone_number})
     assert len(listed(response)) == 10
 

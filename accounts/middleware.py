@@ -1,0 +1,96 @@
+"""Session rules for the web pages: an idle timeout, and two-factor set-up before any staff page.
+
+Both act before the view (process_view) and leave alone what must not read the session: requests without a
+session cookie (nobody is signed in), the API (JWT, not sessions), and the public pages in PUBLIC_URL_NAMES,
+which are cached and must not vary by cookie (the certificate check at /verify/).
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from .two_factor import has_two_factor, two_factor_required
+
+LAST_ACTIVITY_KEY = "last_activity"
+# The stored time is refreshed at most this often, so a busy page does not write the session every request.
+ACTIVITY_RESOLUTION_SECONDS = 60
+PUBLIC_URL_NAMES = {"verify_membership"}
+
+
+def touch_session(request) -> None:
+    request.session[LAST_ACTIVITY_KEY] = int(time.time())
+
+
+def _applies(request) -> bool:
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES or request.path.startswith("/api/"):
+        return False
+    match = getattr(request, "resolver_match", None)
+    return not (match is not None and match.url_name in PUBLIC_URL_NAMES)
+
+
+class _ViewMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+
+class SessionIdleTimeoutMiddleware(_ViewMiddleware):
+    """A signed-in session with no request for SESSION_IDLE_TIMEOUT_MINUTES is ended server-side, and the
+    person is sent to the login page with a message (and back to the page they asked for after logging in)."""
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        minutes = settings.SESSION_IDLE_TIMEOUT_MINUTES
+        if not minutes or not _applies(request) or not request.user.is_authenticated:
+            return None
+        now = int(time.time())
+        last = request.session.get(LAST_ACTIVITY_KEY)
+        if last is not None and now - last > minutes * 60:
+            request.logout_reason = "idle"
+            logout(request)
+            message = f"You were logged out after {minutes} minutes without activity. Please log in again."
+            messages.info(request, message)
+            return redirect_to_login(request.get_full_path())
+        if last is None or now - last >= ACTIVITY_RESOLUTION_SECONDS:
+            request.session[LAST_ACTIVITY_KEY] = now
+        return None
+
+
+class TwoFactorRequiredMiddleware(_ViewMiddleware):
+    """A signed-in user whose role needs two-factor and whose session has not passed it reaches no staff page
+    (nor, with the is_staff flag, any page) but the set-up and logout: without a device they set one up;
+    with one they log in again with the code."""
+
+    ALLOWED_NAMES = ("two_factor_setup", "two_factor_recovery_codes", "logout")
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if not _applies(request):
+            return None
+        user = request.user
+        if not user.is_authenticated or not self._needs_two_factor(request, user) or user.is_verified():
+            return None
+        if request.path in {reverse(name) for name in self.ALLOWED_NAMES}:
+            return None
+        if has_two_factor(user):
+            logout(request)
+            messages.info(request, "Please log in again with the code from your authenticator app.")
+            return redirect_to_login(request.get_full_path())
+        messages.info(request, "Your role needs two-factor authentication. Set it up to continue: it takes a minute.")
+        return redirect("two_factor_setup")
+
+    @staticmethod
+    def _needs_two_factor(request, user) -> bool:
+        if user.is_staff or user.is_superuser:
+            return True
+        # A role without the is_staff flag: the staff pages and the admin (members' pages cost no query).
+        if request.path.startswith(("/staff/", "/" + settings.ADMIN_URL)):
+            return two_factor_required(user)
+        return False

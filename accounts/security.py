@@ -1,0 +1,142 @@
+"""Failed-login lockouts (django-axes, configured in config/settings.py under AXES_*).
+
+AXES_FAILURE_LIMIT failed logins for one username from one client address lock that pair out for
+AXES_COOLOFF_MINUTES. The lock is per pair: the same member logging in from another address is not
+affected, so nobody can lock a member out from elsewhere; an attacker's address is what gets locked.
+A wrong second-step code counts as a failed login (accounts.two_factor_views, api.auth).
+
+The web answer to a locked-out login is a page saying when to try again, with status 429 and a
+Retry-After header; the API's is its usual error shape with status 429 (api.auth).
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections.abc import Mapping
+
+from axes.handlers.proxy import AxesProxyHandler
+from axes.helpers import get_cool_off, get_failure_limit
+from axes.models import AccessAttempt
+from axes.signals import user_locked_out
+from django.db.models import Max, Sum
+from django.dispatch import receiver
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from audit.models import AuditLog
+from audit.services import audit_log
+from core.http import client_ip
+
+LOCKED_OUT_MESSAGE = "Too many failed logins for this account from your address."
+
+
+def normalise_username(value) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip().lower()[:254]
+
+
+def axes_username(request, credentials=None) -> str | None:
+    """AXES_USERNAME_CALLABLE: the email typed, in lower case (ALICE@ and alice@ are one account's tries)."""
+    if credentials:
+        value = credentials.get("username") or credentials.get("email")
+        if value is not None:
+            return normalise_username(value)
+    if request is None:
+        return None
+    data = getattr(request, "data", None)  # a DRF request's parsed body
+    if not isinstance(data, Mapping):
+        data = getattr(request, "POST", {})
+    return normalise_username(data.get("username"))
+
+
+def _cool_off() -> datetime.timedelta:
+    return get_cool_off() or datetime.timedelta(0)
+
+
+def _recent_attempts():
+    return AccessAttempt.objects.filter(attempt_time__gte=timezone.now() - _cool_off())
+
+
+def lockout_until(*, username: str | None, ip_address: str | None) -> datetime.datetime | None:
+    """When this username may try again from this address, or None if it is not locked out."""
+    totals = _recent_attempts().filter(username=username, ip_address=ip_address)
+    totals = totals.aggregate(failures=Sum("failures_since_start"), last=Max("attempt_time"))
+    if not totals["failures"] or totals["failures"] < get_failure_limit(None, None):
+        return None
+    return totals["last"] + _cool_off()
+
+
+def is_locked_out(request, username: str | None) -> bool:
+    return not AxesProxyHandler.is_allowed(request, {"username": username})
+
+
+def forget_failures(request, username: str | None) -> None:
+    """After a complete login that does not go through login() (the API's), as AXES_RESET_ON_SUCCESS does."""
+    AxesProxyHandler.update_request(request)
+    AxesProxyHandler.get_implementation().reset_user_attempts(request, {"username": username})
+
+
+def retry_after_seconds(until: datetime.datetime | None) -> int:
+    if until is None:
+        return int(_cool_off().total_seconds())
+    return max(1, math.ceil((until - timezone.now()).total_seconds()))
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """AXES_LOCKOUT_CALLABLE: what a locked-out login gets instead of the login page."""
+    username = axes_username(request, credentials)
+    until = lockout_until(username=username, ip_address=client_ip(request))
+    seconds = retry_after_seconds(until)
+    minutes = max(1, math.ceil(seconds / 60))
+    if request.path.startswith("/api/"):
+        message = f"{LOCKED_OUT_MESSAGE} Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+        body = {"error": {"status": 429, "code": "locked_out", "message": message, "retry_after_seconds": seconds}}
+        response = JsonResponse(body, status=429)
+    else:
+        context = {"until": until, "minutes": minutes, "cool_off_minutes": int(_cool_off().total_seconds() // 60)}
+        response = render(request, "registration/locked_out.html", context, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
+
+
+# --- The staff page -----------------------------------------------------------------------------------------
+
+
+def current_lockouts() -> list[dict]:
+    """Username and address pairs locked out now, and pairs with failures below the limit (to watch)."""
+    limit = get_failure_limit(None, None)
+    rows = (
+        _recent_attempts()
+        .values("username", "ip_address")
+        .annotate(failures=Sum("failures_since_start"), last=Max("attempt_time"))
+        .order_by("-last")
+    )
+    result = []
+    for row in rows:
+        locked = row["failures"] >= limit
+        result.append({**row, "locked": locked, "until": row["last"] + _cool_off() if locked else None})
+    return result
+
+
+def lockout_clear(*, username: str, ip_address: str, actor, request=None) -> int:
+    """Forget the failed logins of this pair (it may log in again at once); audited."""
+    count = AccessAttempt.objects.filter(username=username, ip_address=ip_address).delete()[0]
+    audit_log(
+        action=AuditLog.Action.SECURITY_EVENT,
+        actor=actor,
+        data={"event": "lockout_cleared", "username": username, "ip_address": ip_address, "records": count},
+        request=request,
+    )
+    return count
+
+
+@receiver(user_locked_out)
+def audit_lockout(sender, request=None, username=None, ip_address=None, **kwargs):
+    audit_log(
+        action=AuditLog.Action.SECURITY_EVENT,
+        data={"event": "login_locked_out", "username": username or ""},
+        request=request,
+    )
