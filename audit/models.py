@@ -40,6 +40,13 @@ class AuditLog(models.Model):
         SECURITY_EVENT = "security_event", "Security event"
         EXPORTED = "exported", "Data exported"
         REMINDER_SENT = "reminder_sent", "Reminder sent"
+        # Data protection (privacy app): consents, erasure requests and their outcome.
+        CONSENT_GIVEN = "consent_given", "Consent given"
+        CONSENT_WITHDRAWN = "consent_withdrawn", "Consent withdrawn"
+        ERASURE_REQUESTED = "erasure_requested", "Erasure requested"
+        ERASURE_CANCELLED = "erasure_cancelled", "Erasure request cancelled"
+        ERASURE_REFUSED = "erasure_refused", "Erasure refused"
+        PERSONAL_DATA_ERASED = "personal_data_erased", "Personal data erased"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

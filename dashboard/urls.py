@@ -2,8 +2,9 @@ from django.urls import path
 
 from audit import views as audit_views
 from payments import staff_views as payment_views
+from privacy import staff_views as privacy_views
 
-from . import certificate_views, export_views, home_views, member_views, views
+from . import certificate_views, export_views, home_views, member_views, security_views, views
 
 app_name = "dashboard"
 urlpatterns = [
@@ -28,4 +29,11 @@ urlpatterns = [
     path("members/export/", export_views.member_export, name="member_export"),
     path("exports/", export_views.exports, name="exports"),
     path("exports/<int:pk>/download/", export_views.export_download, name="export_download"),
+    # Failed-login lockouts (accounts.security), for the Admin.
+    path("security/lockouts/", security_views.lockouts, name="security_lockouts"),
+    path("security/lockouts/clear/", security_views.lockout_clear_view, name="security_lockout_clear"),
+    # Members' erasure requests (privacy app; Data Protection Act 2019).
+    path("erasure-requests/", privacy_views.erasure_requests, name="erasure_requests"),
+    path("erasure-requests/<int:pk>/approve/", privacy_views.erasure_approve_view, name="erasure_approve"),
+    path("erasure-requests/<int:pk>/refuse/", privacy_views.erasure_refuse_view, name="erasure_refuse"),
 ]

@@ -82,6 +82,11 @@ class RegistrationForm(forms.Form):
     category = forms.ModelChoiceField(
         label="Membership category", queryset=MembershipCategory.objects.filter(is_active=True), widget=CategorySelect
     )
+    # Data protection: recorded as a consent to the current privacy notice version (privacy.consents).
+    accept_privacy_notice = forms.BooleanField(
+        label="I have read the privacy notice",
+        error_messages={"required": "Tick the box to confirm you have read the privacy notice."},
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

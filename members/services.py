@@ -115,10 +115,16 @@ def member_register(
     last_name: str,
     category: MembershipCategory,
     documents: list[DocumentUpload],
+    consent_channel: str | None = None,
     request=None,
     **profile,
 ) -> Member:
-    """Create the account, the pending application and its documents, all or nothing."""
+    """Create the account, the pending application and its documents, all or nothing.
+
+    `consent_channel` ("web", "api" or "staff") records, in the same transaction, that the applicant accepted
+    the current privacy notice (privacy.consents); None records nothing (demo data, tests), and the portal
+    then asks the member to read the notice.
+    """
     User = get_user_model()
     stored: list[str] = []
     try:
@@ -126,6 +132,13 @@ def member_register(
             user = User.objects.create_user(email=email, password=password, first_name=first_name, last_name=last_name)
             user.groups.add(Group.objects.get_or_create(name=MEMBER)[0])
             member = Member.objects.create(user=user, category=category, **profile)
+            if consent_channel is not None:
+                from privacy.consents import consent_give
+                from privacy.models import Consent
+
+                consent_give(
+                    user=user, purpose=Consent.Purpose.PRIVACY_NOTICE, channel=consent_channel, request=request
+                )
             for upload in documents:
                 document = _store_document(member, upload)
                 stored.append(document.file.name)

@@ -15,6 +15,7 @@ from dashboard.models import ExportJob
 from members.models import Document, Member, ReminderLog
 from notifications.models import Message, Notification
 from payments.models import MpesaCallback, Payment
+from privacy.models import Consent, ErasureRequest
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -42,6 +43,8 @@ def everything(alice, bob, superuser):
     ExportJob.objects.create(user=superuser, format="csv", query_string="status=active")
     RefreshToken.for_user(superuser).blacklist()  # an outstanding token, and its blacklisting
     audit_log(action=AuditLog.Action.REGISTERED, actor=alice.user, target=alice, data={"category": "full"})
+    Consent.objects.create(user=alice.user, purpose="privacy_notice", version="2026-11", channel="web")
+    ErasureRequest.objects.create(member=bob, member_note="Moving abroad")
     assert Group.objects.exists()
 
 

@@ -13,6 +13,7 @@ from audit.services import audit_log
 from dashboard.models import ExportJob
 from members.models import Member
 from payments.models import Payment
+from privacy.models import ErasureRequest
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -42,6 +43,15 @@ MATRIX = {
     "export_download": ("get", "/staff/exports/{export}/download/", {"finance", "admin"}),
     "audit": ("get", "/staff/audit/", {"admin"}),
     "audit_detail": ("get", "/staff/audit/{audit}/", {"admin"}),
+    # Failed-login lockouts (accounts.security): the axes permissions, which only Admin holds. An empty POST
+    # is refused with a message and a redirect back.
+    "security_lockouts": ("get", "/staff/security/lockouts/", {"admin"}),
+    "security_lockout_clear": ("post", "/staff/security/lockouts/clear/", {"admin"}),
+    # Erasure decisions (privacy app): Admin only (accounts.roles.ADMIN_ONLY_PERMISSIONS). An empty POST is
+    # refused with a 400 (no confirmation, no reason), so the matrix never erases anyone.
+    "erasure_requests": ("get", "/staff/erasure-requests/", {"admin"}),
+    "erasure_approve": ("post", "/staff/erasure-requests/{erasure}/approve/", {"admin"}),
+    "erasure_refuse": ("post", "/staff/erasure-requests/{erasure}/refuse/", {"admin"}),
 }
 
 
@@ -74,6 +84,7 @@ def world(alice, bob):
         "document": alice.documents.first().pk,
         "payment": payment.reference,
         "audit": entry.pk,
+        "erasure": ErasureRequest.objects.create(member=alice).pk,
     }
 
 
@@ -129,6 +140,8 @@ def test_the_matrix_follows_the_role_definitions():
         "payments": {"payments.view_all_payments"},
         "member_export": {"members.export_member"},
         "audit": {"audit.view_auditlog"},
+        "security_lockouts": {"axes.view_accessattempt"},
+        "erasure_requests": {"privacy.decide_erasure"},
     }
     roles = {"staff": set(ROLE_PERMISSIONS[STAFF]), "finance": set(ROLE_PERMISSIONS[FINANCE])}
     for name, perms in needs.items():

@@ -55,6 +55,7 @@ def registration_data(reference_data):
             "occupation": "Land surveyor",
             "organisation": "Survey of Kenya",
             "category": chosen.pk,
+            "accept_privacy_notice": "on",
         }
         for code in chosen.required_documents:
             data[f"document_{code}"] = sample_upload(code)

@@ -67,6 +67,7 @@ def fill_application(page, documents, **overrides):
     page.get_by_label("Academic or professional certificate").set_input_files(documents["certificate"])
     page.get_by_role("textbox", name="Password", exact=True).fill(values["password1"])
     page.get_by_label("Confirm password").fill(values["password2"])
+    page.get_by_label("I have read the privacy notice").check()
     return values
 
 
