@@ -42,7 +42,8 @@ def mpesa_callback(request, token=""):
     try:
         callback = callback_receive(token=token, body=body, headers=headers, source_ip=client_ip(request))
     except Exception:
-        logger.exception("Could not store an M-Pesa callback: %s", body[:2000])
+        # Not the body: it holds the payer's full phone number.
+        logger.exception("Could not store an M-Pesa callback (%d bytes, token given: %s)", len(body), bool(token))
         return JsonResponse(ACCEPTED)
     callback_process(callback)
     return JsonResponse(ACCEPTED)

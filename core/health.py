@@ -1,0 +1,71 @@
+"""GET /healthz: is this instance able to serve? For the load balancer and monitoring.
+
+Checks the database (one trivial query), the cache (a set and a get) and the Celery broker (a connection
+with a short timeout; "not configured" when tasks run in-process without a broker). 200 with
+{"status": "ok", "checks": {...}} or 503 naming the failed check. It says nothing else: no versions, host
+names, addresses or error texts. It is exempt from the HTTPS redirect (SECURE_REDIRECT_EXEMPT), so a
+balancer can call it over plain HTTP on loopback, and never cached.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
+
+OK = "ok"
+FAILED = "failed"
+NOT_CONFIGURED = "not configured"
+
+
+def check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return OK
+
+
+def check_cache() -> str:
+    key = f"healthz:{uuid.uuid4().hex}"
+    cache.set(key, "1", timeout=10)
+    try:
+        return OK if cache.get(key) == "1" else FAILED
+    finally:
+        cache.delete(key)
+
+
+def check_broker() -> str:
+    broker_url = getattr(settings, "CELERY_BROKER_URL", "")
+    if not broker_url:
+        return NOT_CONFIGURED
+    from config.celery import app
+
+    timeout = settings.HEALTHZ_BROKER_TIMEOUT_SECONDS
+    with app.connection_for_write(url=broker_url, connect_timeout=timeout) as conn:
+        conn.ensure_connection(max_retries=1, timeout=timeout)
+    return OK
+
+
+CHECKS = {"database": check_database, "cache": check_cache, "broker": check_broker}
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    results = {}
+    for name, check in CHECKS.items():
+        try:
+            results[name] = check()
+        except Exception:
+            logger.warning("Health check %s failed", name, exc_info=True)
+            results[name] = FAILED
+    healthy = all(result in (OK, NOT_CONFIGURED) for result in results.values())
+    return JsonResponse({"status": OK if healthy else "unavailable", "checks": results}, status=200 if healthy else 503)
