@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET
 from accounts.roles import ADMIN, user_roles
 from audit.models import AuditLog
 from audit.services import audit_log
+from core.http import private_file_response
 from core.permissions import permission_required
 
 from .exports import (
@@ -169,13 +170,12 @@ def export_download(request, pk: int):
         raise PermissionDenied
     if not job.is_downloadable:
         raise Http404("This export is not ready, or its file has been deleted.")
+    content_type = XLSX_CONTENT_TYPE if job.format == Format.XLSX else CSV_CONTENT_TYPE
     try:
-        file = job.file.open("rb")
+        # Sent by nginx (X-Accel-Redirect) when PRIVATE_MEDIA_ACCEL_REDIRECT_PREFIX is set, else streamed.
+        return private_file_response(job.file, filename=job.download_name, content_type=content_type)
     except FileNotFoundError:
         raise Http404("This export's file has been deleted.") from None
-    content_type = XLSX_CONTENT_TYPE if job.format == Format.XLSX else CSV_CONTENT_TYPE
-    response = FileResponse(file, as_attachment=True, filename=job.download_name, content_type=content_type)
-    return _private(response)
 
 
 def _is_admin(user) -> bool:

@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from members.models import private_storage
 
-# Export files live under this directory of private storage (STORAGES["private"], PRIVATE_MEDIA_ROOT).
+# Export files live under this directory of private storage (STORAGES["private"]: PRIVATE_MEDIA_ROOT, or
+# private/ in the bucket with STORAGE_BACKEND=s3).
 EXPORTS_DIRECTORY = "exports"
 
 

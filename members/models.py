@@ -4,7 +4,6 @@ from pathlib import PurePath
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.storage import storages
 from django.db import models
 from django.utils import timezone
 
@@ -201,7 +200,11 @@ def document_upload_to(instance, filename):
 
 
 def private_storage():
-    return storages["private"]  # members.storage.PrivateDocumentStorage
+    # STORAGES["private"] (members.storage.PrivateDocumentStorage, or PrivateS3Storage with a bucket), through
+    # a proxy that follows a changed STORAGES setting.
+    from .storage import private_storage as storage
+
+    return storage
 
 
 class Document(models.Model):

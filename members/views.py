@@ -2,12 +2,13 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 
 from audit.models import AuditLog
 from audit.services import audit_log
+from core.http import private_file_response
 
 from .forms import RegistrationForm
 from .models import Document
@@ -28,6 +29,7 @@ def register(request):
                 last_name=data["last_name"],
                 category=data["category"],
                 documents=form.document_uploads(),
+                consent_channel="web",
                 request=request,
                 **form.profile(),
             )
@@ -63,17 +65,19 @@ def document_download(request, pk):
     """Documents are served only to their owner and to staff allowed to see them; anyone else gets a 404,
     never a hint that the document exists."""
     document = get_object_or_404(Document.objects.select_related("member"), pk=pk)
+    if not document.file:
+        raise Http404  # an erased member's document: the row stays, the file is gone (privacy.erasure)
     if not can_view_document(request.user, document):
         raise Http404
     if document.member.user_id != request.user.pk:
         audit_log(action=AuditLog.Action.DOCUMENT_DOWNLOADED, actor=request.user, target=document, request=request)
-    response = FileResponse(
-        document.file.open("rb"),
-        as_attachment=True,
-        filename=f"{document.doc_type}{document.file.name[document.file.name.rfind('.') :]}",
-        content_type=document.content_type,
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
+    try:
+        response = private_file_response(
+            document.file,
+            filename=f"{document.doc_type}{document.file.name[document.file.name.rfind('.') :]}",
+            content_type=document.content_type,
+        )
+    except FileNotFoundError:
+        raise Http404 from None  # the row is there but the file is not (lost from the disk or the bucket)
     response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
     return response
