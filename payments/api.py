@@ -1,22 +1,77 @@
-"""The payments API (the brief's paths): the caller's history, starting an M-Pesa payment, its status.
+"""The payments API (the brief's paths): the caller's history, starting an M-Pesa payment, its status and
+its PDF receipt.
 
 Every lookup is scoped to the caller: another member's payment reference answers 404, as if it did not exist.
+Too many prompts (payments.services' per-member and per-phone limits) answer 429 with `Retry-After`.
 """
 
 from __future__ import annotations
 
-from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from django.http import Http404, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from members.models import Member
 
 from .models import Payment
-from .services import PaymentError, payment_due, payment_failure_reason, payment_initiate_mpesa
+from .receipts import receipt_pdf
+from .services import PaymentError, PaymentThrottled, payment_due, payment_failure_reason, payment_initiate_mpesa
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    status = serializers.IntegerField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    retry_after_seconds = serializers.IntegerField(required=False)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """api.errors' one error shape, for the OpenAPI description."""
+
+    error = ErrorDetailSerializer()
+
+
+def error_response(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+class PDFRenderer(BaseRenderer):
+    """Lets a client ask for `Accept: application/pdf`; the views hand it finished bytes."""
+
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+class PDFDownloadMixin:
+    """A view answering a PDF download, or an error in the usual JSON shape whatever the Accept header."""
+
+    renderer_classes = [JSONRenderer, PDFRenderer]
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
+
+def pdf_attachment(content: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 class PaymentSerializer(serializers.ModelSerializer):
@@ -78,7 +133,18 @@ class PaymentHistoryView(generics.ListAPIView):
 
 
 class InitiateView(APIView):
-    @extend_schema(request=InitiateSerializer, responses={201: PaymentSerializer}, tags=["payments"])
+    @extend_schema(
+        request=InitiateSerializer,
+        responses={
+            201: PaymentSerializer,
+            400: error_response("A field is wrong, or nothing (or something else) is due."),
+            429: error_response(
+                "Too many prompts for this member or this phone number just now (any account counts for the "
+                "phone). The `Retry-After` header and `retry_after_seconds` say when to try again."
+            ),
+        },
+        tags=["payments"],
+    )
     def post(self, request):
         member = own_member(request)
         serializer = InitiateSerializer(data=request.data)
@@ -96,6 +162,8 @@ class InitiateView(APIView):
                 actor=request.user,
                 request=request,
             )
+        except PaymentThrottled as error:
+            raise Throttled(wait=error.retry_after, detail=str(error)) from None
         except PaymentError as error:
             raise ValidationError({"non_field_errors": [str(error)]}) from None
         return Response(PaymentSerializer(payment).data, status=status.HTTP_201_CREATED)
@@ -114,3 +182,28 @@ class PaymentStatusView(generics.RetrieveAPIView):
         response = super().get(request, *args, **kwargs)
         response["Cache-Control"] = "no-store"
         return response
+
+
+class ReceiptView(PDFDownloadMixin, APIView):
+    """The PDF receipt of one of the caller's completed payments, the same file as the web's receipt."""
+
+    @extend_schema(
+        responses={
+            (200, "application/pdf"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The receipt, as an attachment (receipt-<number>.pdf)."
+            ),
+            (404, "application/json"): error_response("No completed payment of yours has this reference."),
+        },
+        tags=["payments"],
+    )
+    def get(self, request, payment_reference):
+        payment = (
+            Payment.objects.select_related("member__category", "member__user")
+            .filter(member__user=request.user, reference=payment_reference, status=Payment.Status.COMPLETED)
+            .exclude(receipt_number__isnull=True)
+            .exclude(receipt_number="")
+            .first()
+        )
+        if payment is None:
+            raise Http404("No completed payment of yours has this reference.")
+        return pdf_attachment(receipt_pdf(payment), f"receipt-{payment.receipt_number}.pdf")

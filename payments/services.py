@@ -12,12 +12,13 @@ from __future__ import annotations
 import datetime
 import hmac
 import logging
+import math
 import traceback
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -52,6 +53,14 @@ RECEIPT_WIDTH = 6
 
 class PaymentError(Exception):
     """A payment that cannot be made now; the message is safe to show to the member."""
+
+
+class PaymentThrottled(PaymentError):
+    """Too many M-Pesa prompts for this member or this phone just now; `retry_after` is in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float):
+        super().__init__(message)
+        self.retry_after = max(1, math.ceil(retry_after))
 
 
 @dataclass(frozen=True)
@@ -129,15 +138,7 @@ def payment_initiate_mpesa(
         # One member starts one payment at a time: the member row is the lock.
         member = Member.objects.select_for_update(of=("self",)).select_related("category").get(pk=member.pk)
         due = _check_due(member, payment_type, amount)
-        window = timezone.now() - datetime.timedelta(seconds=settings.MPESA_PROMPT_COOLDOWN_SECONDS)
-        waiting = Payment.objects.filter(
-            member=member, method=Payment.Method.MPESA, status=Status.PENDING, created_at__gte=window
-        ).first()
-        if waiting is not None:
-            raise PaymentError(
-                f"A payment prompt was already sent to {mask_phone(waiting.phone_number)}. "
-                "Answer it on your phone, or wait a minute and try again."
-            )
+        _check_prompt_limits(member, phone)
         payment = Payment.objects.create(
             member=member,
             payment_type=due.payment_type,
@@ -189,6 +190,90 @@ def payment_initiate_mpesa(
         )
     payment.refresh_from_db()
     return payment
+
+
+# --- Prompt limits (QUALITY check 10) -------------------------------------------------------------------
+# Counted from the Payment table, so every process and worker sees the same numbers. The caller holds the
+# member's row lock; prompts to one phone from different members are serialised by an advisory lock on
+# PostgreSQL (SQLite serialises writers anyway).
+
+PHONE_LOCK_NAMESPACE = 7310  # first key of pg_advisory_xact_lock(int, int): "M-Pesa prompts to a phone"
+
+
+def _prompts():
+    """M-Pesa attempts that put, or may have put, a prompt on a phone: all but pushes Daraja refused."""
+    return Payment.objects.filter(method=Payment.Method.MPESA).exclude(status=Status.FAILED, result_source="push")
+
+
+def _lock_phone(phone: str) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [PHONE_LOCK_NAMESPACE, int(phone) % 2**31])
+
+
+def _wait_words(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} seconds"
+    return f"{math.ceil(seconds / 60)} minutes"
+
+
+def _check_prompt_limits(member: Member, phone: str) -> None:
+    """Raise PaymentThrottled when this member or this phone (whichever account asks) had enough prompts.
+
+    1. A member's own prompt still pending within MPESA_PROMPT_COOLDOWN_SECONDS: answer that one first.
+    2. Anyone's prompt to this phone still pending within the cooldown: Daraja would refuse anyway.
+    3. At most MPESA_PROMPTS_PER_PHONE prompts to this phone and MPESA_PROMPTS_PER_MEMBER by this member
+       in any MPESA_PROMPT_WINDOW_SECONDS (0 turns a limit off).
+    """
+    _lock_phone(phone)
+    now = timezone.now()
+    cooldown = settings.MPESA_PROMPT_COOLDOWN_SECONDS
+    pending = (
+        _prompts()
+        .filter(status=Status.PENDING, created_at__gte=now - datetime.timedelta(seconds=cooldown))
+        .order_by("-created_at")
+    )
+    own = pending.filter(member=member).first()
+    if own is not None:
+        raise PaymentThrottled(
+            f"A payment prompt was already sent to {mask_phone(own.phone_number)}. "
+            "Answer it on your phone, or wait a minute and try again.",
+            retry_after=_remaining(own.created_at, cooldown, now),
+        )
+    others = pending.filter(phone_number=phone).first()
+    if others is not None:
+        wait = _remaining(others.created_at, cooldown, now)
+        raise PaymentThrottled(
+            f"A payment prompt was just sent to {mask_phone(phone)}. Try again in {_wait_words(wait)}.",
+            retry_after=wait,
+        )
+    window = settings.MPESA_PROMPT_WINDOW_SECONDS
+    since = now - datetime.timedelta(seconds=window)
+    limits = (
+        (Q(phone_number=phone), settings.MPESA_PROMPTS_PER_PHONE, f"{mask_phone(phone)} has had"),
+        (Q(member=member), settings.MPESA_PROMPTS_PER_MEMBER, "You have started"),
+    )
+    for scope, limit, who in limits:
+        if limit <= 0:
+            continue
+        times = list(
+            _prompts()
+            .filter(scope, created_at__gte=since)
+            .order_by("-created_at")
+            .values_list("created_at", flat=True)[:limit]
+        )
+        if len(times) >= limit:
+            # The oldest of the last `limit` prompts must leave the window before another may start.
+            wait = _remaining(times[-1], window, now)
+            raise PaymentThrottled(
+                f"{who} {limit} M-Pesa payment prompts in the last {_wait_words(window)}. "
+                f"Try again in {_wait_words(wait)}.",
+                retry_after=wait,
+            )
+
+
+def _remaining(started: datetime.datetime, seconds: int, now: datetime.datetime) -> float:
+    return (started + datetime.timedelta(seconds=seconds) - now).total_seconds()
 
 
 def _account_reference(member: Member) -> str:
