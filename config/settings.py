@@ -35,7 +35,8 @@ ORGANISATION_NAME = env.str("ORGANISATION_NAME", default="Kalda-Tech Society")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin site requires a verified second factor (accounts.admin_site.SecureAdminSite).
+    "accounts.admin_apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "bootstrap",
     "core",
     "accounts",
@@ -57,18 +59,36 @@ INSTALLED_APPS = [
     "portal",
     "dashboard",
     "payments",
+    "privacy",
     "api",
+    # Two-factor (TOTP apps and single-use recovery codes) and failed-login lockouts (accounts.security).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
 ]
 
 MIDDLEWARE = [
+    # First: every later log line of the request carries its id (core.request_id).
+    "core.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed the second step (django-otp).
+    "django_otp.middleware.OTPMiddleware",
+    # Cache-Control: private, no-store on answers to a signed-in user or an API token.
+    "core.middleware.NoStoreForPersonalDataMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Signs out sessions idle for SESSION_IDLE_TIMEOUT_MINUTES; keeps staff on the 2FA set-up page until done.
+    "accounts.middleware.SessionIdleTimeoutMiddleware",
+    "accounts.middleware.TwoFactorRequiredMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into the lockout page (accounts.security).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -115,6 +135,9 @@ else:
         }
     }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# Behind PgBouncer in transaction pooling mode: True (and CONN_MAX_AGE=0). QuerySet.iterator() then reads
+# without server-side cursors; the CSV export keeps its cursor inside its own transaction, which is safe.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DISABLE_SERVER_SIDE_CURSORS", default=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TEST_RUNNER = "config.test_runner.PytestTestRunner"
 
@@ -142,6 +165,12 @@ CELERY_BEAT_SCHEDULE = {
     "delete-old-exports": {"task": "dashboard.delete_old_exports", "schedule": crontab(minute=20)},
     # Every minute, within DASHBOARD_HOME_CACHE_SECONDS: count the staff home's figures before anyone asks.
     "refresh-staff-home": {"task": "dashboard.refresh_home_figures", "schedule": 60.0},
+    # Daily at 03:30 EAT: anonymise rejected applications older than REJECTED_APPLICATION_RETENTION_DAYS
+    # (privacy.tasks; rows are claimed with skip_locked, so overlapping runs never act twice).
+    "anonymise-old-rejected-applications": {
+        "task": "privacy.anonymise_rejected_applications",
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
 # Member-list exports up to this many rows stream in the request; bigger ones are written by a background
 # job and the user is told when the file is ready (dashboard.exports).
@@ -174,6 +203,9 @@ REST_FRAMEWORK = {
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
         "login": env.str("API_THROTTLE_LOGIN", default="10/hour"),
         "login_ip": env.str("API_THROTTLE_LOGIN_IP", default="30/hour"),
+        # POST /api/members/register/ per IP; password re-checks (PATCH profile of email or phone) per user.
+        "register": env.str("API_THROTTLE_REGISTER", default="10/hour"),
+        "reauth": env.str("API_THROTTLE_REAUTH", default="10/hour"),
     },
     # Behind nginx (USE_X_FORWARDED_FOR), throttles count the client's address, not the proxy's.
     "NUM_PROXIES": 1 if env.bool("USE_X_FORWARDED_FOR", default=False) else None,
@@ -196,6 +228,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Members and documents both have a `status`: each enum gets its own name rather than a hashed one.
+    "ENUM_NAME_OVERRIDES": {
+        "MemberStatusEnum": "members.models.Member.Status",
+        "DocumentStatusEnum": "members.models.Document.Status",
+    },
 }
 
 # --- Users and authentication -----------------------------------------------------------------------
@@ -211,6 +248,38 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
 ADMIN_URL = env.str("ADMIN_URL", default="admin/")
+# Every login (web form, the admin's, which is the same page, and POST /api/auth/login/) goes through
+# django-axes first: it refuses a username+address pair locked out after failed logins.
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed-login lockout (django-axes): AXES_FAILURE_LIMIT failures for one username from one address lock that
+# pair out for AXES_COOLOFF_MINUTES; the same username from another address is not affected, so nobody can
+# lock a member out from elsewhere. A wrong second-step code counts as a failure too. Staff with the axes
+# permissions (Admin) see and clear lockouts at /staff/security/lockouts/.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Attempts during a lockout are refused without moving its end, so "try again at" stays true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "accounts.security.axes_username"
+# The same client address as the audit trail (X-Forwarded-For only with USE_X_FORWARDED_FOR, behind nginx).
+AXES_CLIENT_IP_CALLABLE = "core.http.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.security.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp", "code", "otp_token", "current_password"]
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are in the audit trail already
+AXES_ENABLE_ADMIN = False  # the staff page lists and clears lockouts
+# Two-factor (django-otp): mandatory for Admin, Staff, Finance and anyone with is_staff; optional for members.
+OTP_TOTP_ISSUER = ORGANISATION_NAME
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows a device's secret key or QR code
+# Minutes a login may wait between the password and the code before it starts again.
+TWO_FACTOR_PENDING_MINUTES = env.int("TWO_FACTOR_PENDING_MINUTES", default=5)
+# A signed-in web session with no request for this many minutes is ended (0: never).
+SESSION_IDLE_TIMEOUT_MINUTES = env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=30)
 
 # --- Internationalisation ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -238,6 +307,30 @@ STORAGES = {
         )
     },
 }
+# Where uploaded documents and export files live: "filesystem" (MEDIA_ROOT, PRIVATE_MEDIA_ROOT; with several
+# web nodes a shared mount such as NFS) or "s3" (a private S3-compatible bucket: AWS S3, MinIO, DigitalOcean
+# Spaces, ...; django-storages and boto3; the AWS_* variables below; built by config/storage.py, which the
+# tests run against a local S3-compatible server).
+STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="filesystem")
+if STORAGE_BACKEND == "s3":
+    from config.storage import s3_storages
+
+    STORAGES.update(
+        s3_storages(
+            bucket_name=env.str("AWS_STORAGE_BUCKET_NAME", default=""),
+            endpoint_url=env.str("AWS_S3_ENDPOINT_URL", default=""),
+            region_name=env.str("AWS_S3_REGION_NAME", default=""),
+            access_key=env.str("AWS_ACCESS_KEY_ID", default=""),
+            secret_key=env.str("AWS_SECRET_ACCESS_KEY", default=""),
+            addressing_style=env.str("AWS_S3_ADDRESSING_STYLE", default=""),
+        )
+    )
+elif STORAGE_BACKEND != "filesystem":
+    raise ValueError(f"STORAGE_BACKEND must be filesystem or s3, not {STORAGE_BACKEND!r}.")
+# Behind nginx: the prefix of its `internal` location that aliases PRIVATE_MEDIA_ROOT (deploy/nginx/
+# membership.conf: /protected/). Documents and exports are then answered with X-Accel-Redirect after the
+# permission check and sent by nginx. Empty (default): Django streams the file itself.
+PRIVATE_MEDIA_ACCEL_REDIRECT_PREFIX = env.str("PRIVATE_MEDIA_ACCEL_REDIRECT_PREFIX", default="")
 FILE_UPLOAD_PERMISSIONS = 0o640
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 
@@ -251,6 +344,19 @@ RENEWAL_WINDOW_DAYS = env.int("RENEWAL_WINDOW_DAYS", default=60)
 # A request may carry several documents at the upload limit each, plus the form fields.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# --- Data protection (Kenya's Data Protection Act 2019; privacy/) -----------------------------------------
+# The privacy notice's version (shown at /privacy/). Change it whenever the notice's text changes: members
+# who accepted an older version are asked to read the new one on their next visit to the portal.
+PRIVACY_NOTICE_VERSION = env.str("PRIVACY_NOTICE_VERSION", default="2026-11")
+# Who members contact about their data (the data protection officer or the office), shown in the notice.
+PRIVACY_CONTACT_EMAIL = env.str("PRIVACY_CONTACT_EMAIL", default="")
+PRIVACY_CONTACT_PHONE = env.str("PRIVACY_CONTACT_PHONE", default="")
+PRIVACY_CONTACT_ADDRESS = env.str("PRIVACY_CONTACT_ADDRESS", default="")
+# Days a rejected application is kept (so the applicant can ask why, or appeal) before it is anonymised.
+REJECTED_APPLICATION_RETENTION_DAYS = env.int("REJECTED_APPLICATION_RETENTION_DAYS", default=180)
+# A member may download their data once per this many seconds (web and API together).
+DATA_EXPORT_MIN_INTERVAL_SECONDS = env.int("DATA_EXPORT_MIN_INTERVAL_SECONDS", default=60)
 
 # --- Email and SMS ---------------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -285,8 +391,14 @@ MPESA_CALLBACK_URL = env.str("MPESA_CALLBACK_URL", default="http://127.0.0.1:800
 MPESA_RECONCILE_AFTER_SECONDS = env.int("MPESA_RECONCILE_AFTER_SECONDS", default=60)
 # Age after which a payment with no final answer is marked timed out (a later success still completes it).
 MPESA_PAYMENT_TIMEOUT_SECONDS = env.int("MPESA_PAYMENT_TIMEOUT_SECONDS", default=900)
-# A member cannot start another M-Pesa prompt while one sent this many seconds ago is still pending.
+# A member cannot start another M-Pesa prompt while one sent this many seconds ago is still pending, and
+# nobody (from any account) can prompt a phone that has such a pending prompt.
 MPESA_PROMPT_COOLDOWN_SECONDS = env.int("MPESA_PROMPT_COOLDOWN_SECONDS", default=90)
+# At most this many prompts per phone number (counted across all members) and per member in any window of
+# MPESA_PROMPT_WINDOW_SECONDS (0 turns a limit off); pushes Daraja refused outright (no prompt) do not count.
+MPESA_PROMPT_WINDOW_SECONDS = env.int("MPESA_PROMPT_WINDOW_SECONDS", default=900)
+MPESA_PROMPTS_PER_PHONE = env.int("MPESA_PROMPTS_PER_PHONE", default=3)
+MPESA_PROMPTS_PER_MEMBER = env.int("MPESA_PROMPTS_PER_MEMBER", default=5)
 # Check callbacks' source address against MPESA_CALLBACK_ALLOWED_IPS: off, log, or enforce.
 MPESA_CALLBACK_IP_CHECK = env.str("MPESA_CALLBACK_IP_CHECK", default="off")
 # The widely cited Safaricom callback addresses (no official list is published; keep it current).
@@ -319,14 +431,74 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 8)
+# Sessions in the database (default) or, with Redis, in the cache: "django.contrib.sessions.backends.cache"
+# (or "...cached_db"). Both are shared by every web node; never a per-process store.
+SESSION_ENGINE = env.str("SESSION_ENGINE", default="django.contrib.sessions.backends.db")
+
+# Content-Security-Policy (django-csp): only our own scripts, styles, fonts and connections; no inline
+# script or style anywhere (templates use static files and CSS classes); images may be data: URIs (Bootstrap's
+# icons). The Swagger UI page at /api/docs/ adds one relaxation for itself only (api/docs.py).
+# CSP_REPORT_URI: where browsers report violations (optional, e.g. a collector's URL).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        **({"report-uri": [env.str("CSP_REPORT_URI")]} if env.str("CSP_REPORT_URI", default="") else {}),
+    },
+}
+# /healthz answers over plain HTTP too (a load balancer on loopback), whatever SECURE_SSL_REDIRECT says.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$"]
+# Seconds /healthz waits for the Celery broker before reporting it down.
+HEALTHZ_BROKER_TIMEOUT_SECONDS = env.float("HEALTHZ_BROKER_TIMEOUT_SECONDS", default=2.0)
 
 # --- Logging ---------------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# plain: one readable line per record; json: one JSON object per line (for a log collector). Both carry
+# the request id (X-Request-ID) and pass through core.log_redaction, which masks phone numbers,
+# password/OTP/national-ID values and the values of the settings named in LOG_REDACT_SETTINGS.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ValueError(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
+LOG_REDACT_SETTINGS = [
+    "SECRET_KEY",
+    "MPESA_PASSKEY",
+    "MPESA_CONSUMER_SECRET",
+    "MPESA_CONSUMER_KEY",
+    "EMAIL_HOST_PASSWORD",
+    "SMS_API_KEY",
+    "AWS_SECRET_ACCESS_KEY",
+]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "request_id": {"()": "core.request_id.RequestIdFilter"},
+        "redact": {"()": "core.log_redaction.RedactingFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "core.log_redaction.json_formatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id", "redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # django-axes logs every login at INFO; its warnings (failures, lockouts) are the ones worth keeping.
+    "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
 }
