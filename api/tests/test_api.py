@@ -1,47 +1,17 @@
 """The brief's API requests sent verbatim with a real token, the error shape, token rotation and logout,
 scoping to the caller, throttling, and the OpenAPI description."""
 
-import datetime
 import json
 
 import pytest
-from django.core.cache import cache
-from django.utils import timezone
 
 from audit.models import AuditLog
-from members.models import Member, MembershipCategory
 from payments.models import Payment
-from tests.factories import PASSWORD, MemberFactory
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
-TODAY = timezone.localdate()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()  # throttle counters live in the cache
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def member(reference_data):
-    """An active member whose renewal of KES 1,000 is due: the brief's initiate example fits them."""
-    category = MembershipCategory.objects.get(code="student")
-    category.renewal_fee = 1000
-    category.save()
-    return MemberFactory(
-        documents=[],
-        user__email="member@example.com",
-        category=category,
-        status=Member.Status.ACTIVE,
-        membership_number="KTS-2026-0001",
-        activated_at=timezone.now(),
-        registration_paid_at=timezone.now(),
-        period_start=TODAY - datetime.timedelta(days=360),
-        period_end=TODAY + datetime.timedelta(days=5),
-        phone_number="254712345678",
-    )
 
 
 def post(client, path, body, token=None):

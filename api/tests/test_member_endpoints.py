@@ -7,7 +7,6 @@ import json
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from pypdf import PdfReader
@@ -30,32 +29,6 @@ User = get_user_model()
 NEW_PASSWORD = "Tree-lamp-Orbit-93"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()  # throttle counters live in the cache
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def member(reference_data):
-    """An active member whose renewal of KES 1,000 is due."""
-    category = MembershipCategory.objects.get(code="student")
-    category.renewal_fee = 1000
-    category.save()
-    return MemberFactory(
-        documents=[],
-        user__email="member@example.com",
-        category=category,
-        status=Member.Status.ACTIVE,
-        membership_number="KTS-2026-0001",
-        activated_at=timezone.now(),
-        registration_paid_at=timezone.now(),
-        period_start=TODAY - datetime.timedelta(days=360),
-        period_end=TODAY + datetime.timedelta(days=5),
-        phone_number="254712345678",
-        physical_address="Old address",
-    )
 
 
 def send(client, method, path, body=None, token=None, **extra):

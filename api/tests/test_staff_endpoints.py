@@ -6,7 +6,6 @@ import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.core.cache import cache
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -23,13 +22,6 @@ LIST = "/api/staff/members/"
 STAFF_SIDE = {"staff", "finance", "admin"}
 REVIEWERS = {"staff", "admin"}
 WHO = ["anonymous", "member", "no_role", "staff", "finance", "admin"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()  # throttle counters live in the cache
-    yield
-    cache.clear()
 
 
 def token_for(user) -> str:
