@@ -68,6 +68,8 @@ class Command(BaseCommand):
                 "  staff:   staff@example.com   (review documents, approve)\n"
                 "  finance: finance@example.com (record payments)\n"
                 "  member:  member@example.com  (an active member)\n"
+                "Staff accounts set up two-factor at their first login: scan the QR code with any TOTP app\n"
+                "(Google Authenticator, Aegis, 1Password...) or type its key.\n"
             )
         )
 
