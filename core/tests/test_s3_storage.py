@@ -31,10 +31,10 @@ from audit.models import AuditLog
 from config.storage import s3_storages
 from dashboard.models import ExportJob
 from dashboard.tasks import delete_expired_exports
-from members.models import Document, Member, MembershipCategory, Region, private_storage
+from members.models import Document, Member, private_storage
 from members.s3_storage import PrivateS3Storage
 from members.sample_files import sample_jpeg
-from members.tests.conftest import NEW_PASSWORD, sample_upload
+from members.tests.conftest import sample_upload
 from privacy.erasure import erasure_request
 from tests.factories import PASSWORD
 
@@ -118,32 +118,6 @@ def _body(response) -> bytes:
     return b"".join(response.streaming_content)
 
 
-def _registration(**overrides):
-    category = MembershipCategory.objects.get(code="associate")
-    data = {
-        "email": "grace.wanjiru@example.com",
-        "password1": NEW_PASSWORD,
-        "password2": NEW_PASSWORD,
-        "first_name": "Grace",
-        "last_name": "Wanjiru",
-        "id_type": "national_id",
-        "id_number": "31234567",
-        "date_of_birth": "1992-03-14",
-        "gender": "female",
-        "phone_number": "0712345678",
-        "country": "KE",
-        "region": Region.objects.get(country="KE", code="047").pk,
-        "physical_address": "Moi Avenue, Nairobi",
-        "occupation": "Land surveyor",
-        "category": category.pk,
-        "accept_privacy_notice": "on",
-    }
-    for code in category.required_documents:
-        data[f"document_{code}"] = sample_upload(code)
-    data.update(overrides)
-    return data
-
-
 # --- Configuration ---------------------------------------------------------------------------------------------
 
 
@@ -198,9 +172,9 @@ def test_the_model_fields_follow_the_switch_to_the_bucket(bucket):
 
 @pytest.mark.security_check(2)
 def test_a_registration_stores_its_documents_in_the_bucket_and_nothing_on_disk(
-    client, bucket, reference_data, local_files
+    client, bucket, registration_data, local_files
 ):
-    response = client.post("/register/", _registration())
+    response = client.post("/register/", registration_data())
     assert response.status_code == 302, response.content.decode()[:2000]
 
     member = Member.objects.get(user__email="grace.wanjiru@example.com")
@@ -293,9 +267,9 @@ def test_staff_verify_and_download_through_the_api(client, bucket, alice, staff_
 
 
 @pytest.mark.security_check(7)
-def test_a_refused_upload_stores_nothing_in_the_bucket(client, bucket, reference_data, local_files):
+def test_a_refused_upload_stores_nothing_in_the_bucket(client, bucket, registration_data, local_files):
     disguised = SimpleUploadedFile("photo.jpg", b"<?php system($_GET['cmd']); ?>\n", content_type="image/jpeg")
-    response = client.post("/register/", _registration(document_passport_photo=disguised))
+    response = client.post("/register/", registration_data(document_passport_photo=disguised))
     assert response.status_code == 400
     assert "its content is not a JPEG file" in response.content.decode()
     assert bucket.object_keys() == []
