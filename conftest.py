@@ -72,6 +72,38 @@ def admin_user(db):
 
 
 @pytest.fixture
+def person(request):
+    """The user behind a role name of the permission tests: anonymous (None), member (Bob), no_role (staff
+    status without a role), staff, finance, admin."""
+
+    def get(who):
+        if who == "anonymous":
+            return None
+        return {
+            "member": lambda: request.getfixturevalue("bob").user,
+            "no_role": lambda: UserFactory(email="nora.norole@example.com", is_staff=True),
+            "staff": lambda: request.getfixturevalue("staff_user"),
+            "finance": lambda: request.getfixturevalue("finance_user"),
+            "admin": lambda: request.getfixturevalue("admin_user"),
+        }[who]()
+
+    return get
+
+
+@pytest.fixture
+def login_as(client, person):
+    """Log the test client in as a role name's user (see `person`); answers the user, None for anonymous."""
+
+    def login(who):
+        user = person(who)
+        if user is not None:
+            client.force_login(user)
+        return user
+
+    return login
+
+
+@pytest.fixture
 def daraja(settings):
     """A local Daraja simulator over real HTTP, with the M-Pesa settings pointed at it.
 

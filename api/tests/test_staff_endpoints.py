@@ -14,7 +14,7 @@ from accounts.roles import FINANCE, ROLE_PERMISSIONS, STAFF
 from audit.models import AuditLog
 from members.api_staff import CappedCountPagination
 from members.models import Document, Member
-from tests.factories import DocumentFactory, MemberFactory, UserFactory
+from tests.factories import DocumentFactory, MemberFactory
 
 pytestmark = pytest.mark.django_db
 TODAY = timezone.localdate()
@@ -352,25 +352,14 @@ def test_the_matrix_covers_every_staff_api_route():
     assert _api_staff_url_names() == set(MATRIX)
 
 
-def _token(request, who):
-    if who == "anonymous":
-        return None
-    user = {
-        "member": lambda: request.getfixturevalue("bob").user,
-        "no_role": lambda: UserFactory(email="nora.norole@example.com", is_staff=True),
-        "staff": lambda: request.getfixturevalue("staff_user"),
-        "finance": lambda: request.getfixturevalue("finance_user"),
-        "admin": lambda: request.getfixturevalue("admin_user"),
-    }[who]()
-    return token_for(user)
-
 
 @pytest.mark.parametrize("who", WHO)
 @pytest.mark.parametrize("name", list(MATRIX))
-def test_who_gets_in(client, request, alice, bob, name, who):
+def test_who_gets_in(client, person, alice, bob, name, who):
     method, path, allowed = MATRIX[name]
     url = path.format(member=alice.pk, document=alice.documents.first().pk)
-    response = call(client, method, url, _token(request, who))
+    user = person(who)
+    response = call(client, method, url, token_for(user) if user else None)
     if who == "anonymous":
         assert response.status_code == 401
         assert response.json()["error"]["status"] == 401

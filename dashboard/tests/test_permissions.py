@@ -11,7 +11,7 @@ from audit.models import AuditLog
 from members.models import Document, Member
 from members.services import document_verify
 from payments.models import Payment
-from tests.factories import MemberFactory, UserFactory
+from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -39,23 +39,6 @@ POST_DATA = {
     "document_reject": {"reason": "The scan is unreadable."},
 }
 
-
-@pytest.fixture
-def login_as(client, request):
-    def login(who):
-        if who == "anonymous":
-            return None
-        user = {
-            "member": lambda: request.getfixturevalue("bob").user,
-            "no_role": lambda: UserFactory(email="nora.norole@example.com", is_staff=True),
-            "staff": lambda: request.getfixturevalue("staff_user"),
-            "finance": lambda: request.getfixturevalue("finance_user"),
-            "admin": lambda: request.getfixturevalue("admin_user"),
-        }[who]()
-        client.force_login(user)
-        return user
-
-    return login
 
 
 def _state(member):

@@ -88,19 +88,6 @@ def world(alice, bob):
     }
 
 
-def _login(client, request, who):
-    if who == "anonymous":
-        return None
-    user = {
-        "member": lambda: request.getfixturevalue("bob").user,
-        "no_role": lambda: UserFactory(email="nora.norole@example.com", is_staff=True),
-        "staff": lambda: request.getfixturevalue("staff_user"),
-        "finance": lambda: request.getfixturevalue("finance_user"),
-        "admin": lambda: request.getfixturevalue("admin_user"),
-    }[who]()
-    client.force_login(user)
-    return user
-
 
 def _export_for(user):
     job = ExportJob.objects.create(
@@ -112,9 +99,9 @@ def _export_for(user):
 
 @pytest.mark.parametrize("who", ROLES)
 @pytest.mark.parametrize("name", list(MATRIX))
-def test_who_gets_in(client, request, world, name, who):
+def test_who_gets_in(client, login_as, world, name, who):
     method, path, allowed = MATRIX[name]
-    user = _login(client, request, who)
+    user = login_as(who)
     url = path.format(**world, export=_export_for(user) if "{export}" in path else "")
     response = getattr(client, method)(url)
     if who == "anonymous":

@@ -17,30 +17,13 @@ from payments import staff_views
 from payments.filters import PaymentFilter, payment_list_queryset
 from payments.models import MpesaCallback, Payment
 from payments.services import payment_record_offline
-from tests.factories import MemberFactory, UserFactory
+from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 
 ACTORS = ["anonymous", "member", "no_role", "staff", "finance", "admin"]
 ALLOWED = {"finance", "admin"}
 
-
-@pytest.fixture
-def login_as(client, request):
-    def login(who):
-        if who == "anonymous":
-            return None
-        user = {
-            "member": lambda: request.getfixturevalue("bob").user,
-            "no_role": lambda: UserFactory(email="nora.norole@example.com", is_staff=True),
-            "staff": lambda: request.getfixturevalue("staff_user"),
-            "finance": lambda: request.getfixturevalue("finance_user"),
-            "admin": lambda: request.getfixturevalue("admin_user"),
-        }[who]()
-        client.force_login(user)
-        return user
-
-    return login
 
 
 _counter = iter(range(1, 10**6))
