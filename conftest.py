@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from accounts.roles import ADMIN, FINANCE, STAFF
+from members.services import document_verify, member_approve
 from tests.factories import MemberFactory, UserFactory, load_reference_data
 from tests.two_factor import give_two_factor
 
@@ -54,6 +55,14 @@ def alice(reference_data):
 def bob(reference_data):
     """Bob is another applicant; Alice must never see his things."""
     return MemberFactory(user__email="bob@example.com", user__first_name="Bob")
+
+
+@pytest.fixture
+def approved_alice(alice, staff_user):
+    """Alice's application is approved (number issued); her registration fee is still due."""
+    for document in alice.documents.all():
+        document_verify(document=document, actor=staff_user)
+    return member_approve(member=alice, actor=staff_user)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -46,10 +47,9 @@ def check_broker() -> str:
     broker_url = getattr(settings, "CELERY_BROKER_URL", "")
     if not broker_url:
         return NOT_CONFIGURED
-    from config.celery import app
-
     timeout = settings.HEALTHZ_BROKER_TIMEOUT_SECONDS
-    with app.connection_for_write(url=broker_url, connect_timeout=timeout) as conn:
+    # The app config/celery.py made current at startup; core imports nothing of config.
+    with current_app.connection_for_write(url=broker_url, connect_timeout=timeout) as conn:
         conn.ensure_connection(max_retries=1, timeout=timeout)
     return OK
 

@@ -31,6 +31,7 @@ from notifications.models import Message
 from notifications.services import message_queue, notification_create
 
 from .exports import InvalidExportFilter, filtered_member_queryset, member_export_rows, write_csv, write_xlsx
+from .home.figures import refresh_figures
 from .models import EXPORTS_DIRECTORY, ExportJob
 
 logger = logging.getLogger("dashboard.exports")
@@ -195,6 +196,4 @@ def delete_expired_exports(*, now: datetime.datetime | None = None) -> dict:
 @shared_task(name="dashboard.refresh_home_figures", ignore_result=True)
 def refresh_home_figures() -> bool:
     """Keep the staff home's figures counted ahead of the page views (CELERY_BEAT_SCHEDULE)."""
-    from .home_views import refresh_figures
-
     return refresh_figures()

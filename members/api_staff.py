@@ -49,8 +49,7 @@ from rest_framework.views import APIView
 from audit.models import AuditLog
 from audit.services import audit_log
 from core.http import private_file_response
-from core.pagination import DEFAULT_COUNT_CAP, LargeTablePaginator
-from dashboard.member_views import PAGE_SIZES, SEARCH_COUNT_CAP
+from core.pagination import DEFAULT_COUNT_CAP, PAGE_SIZES, SEARCH_COUNT_CAP, LargeTablePaginator
 
 from . import uploads
 from .filters import MemberFilter, member_list_queryset

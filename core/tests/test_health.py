@@ -3,6 +3,9 @@
 import socket
 
 import pytest
+from celery import current_app
+
+from config.celery import app as project_celery_app
 
 pytestmark = pytest.mark.django_db
 
@@ -75,3 +78,7 @@ def test_the_database_down_is_a_503(client, monkeypatch):
 
 def test_only_get(client):
     assert client.post("/healthz").status_code == 405
+
+
+def test_the_broker_check_uses_the_celery_app_of_the_project():
+    assert current_app._get_current_object() is project_celery_app

@@ -17,9 +17,8 @@ from django.apps import apps
 from django.db.models import CharField, Q, Value
 from django.db.models.functions import Lower
 
+from audit.models import AuditLog
 from core.filters import StaffListFilterSet
-
-from .models import AuditLog
 
 
 def target_type_choices():

@@ -18,12 +18,12 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_safe
 
+from audit.models import AuditLog
 from core.pagination import DEFAULT_COUNT_CAP, LargeTablePaginator
 from core.permissions import permission_required
 from members.models import Member
 
 from .filters import AuditLogFilter
-from .models import AuditLog
 
 PAGE_SIZE = 50
 COUNT_CAP = DEFAULT_COUNT_CAP

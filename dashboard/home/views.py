@@ -1,80 +1,30 @@
 """The staff home page: membership (and, for Finance and Admin, revenue) at a glance, every figure a link
 into the list it counts.
 
-The figures come from dashboard.stats in a fixed number of aggregate queries and are kept in the cache
-for DASHBOARD_HOME_CACHE_SECONDS (default two minutes; 0 turns the cache off); the page says when they
-were computed. The totals of the closed months of the charts are kept for DASHBOARD_HOME_HISTORY_SECONDS
-(default an hour), so a render after the short cache expires counts only the current month again; the
-page says when those were computed too. Member and revenue figures are cached apart, so Staff never
-compute revenue.
+The figures come from dashboard.home.figures, which counts them in a fixed number of aggregate queries and
+keeps them in the cache; the page says when they were computed, and when the closed months' totals were
+if those are older.
 """
 
 from __future__ import annotations
 
 import datetime
-import logging
 from collections.abc import Callable
 from urllib.parse import urlencode
 
-from django.conf import settings
-from django.core.cache import cache
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
-from django.utils import dateformat, timezone
+from django.utils import dateformat
 from django.views.decorators.http import require_safe
 
 from core.permissions import permission_required
 from members.models import Member
 
-from . import stats
+from . import figures, stats
 from .charts import HORIZONTAL, MUTED_BAR_COLOUR, VERTICAL, Bar, Chart
 
-logger = logging.getLogger(__name__)
-
-DEFAULT_CACHE_SECONDS = 120
-DEFAULT_HISTORY_SECONDS = 3600
-CACHE_VERSION = 1
 REVENUE_COLOUR = "#0d6efd"  # Bootstrap's primary blue
 HALF_WIDTH = 520  # drawing width of the charts in half-width cards, so their text keeps its size
-
-
-def local_today() -> datetime.date:
-    return timezone.localdate()
-
-
-def now() -> datetime.datetime:
-    return timezone.now()
-
-
-def cache_seconds() -> int:
-    return int(getattr(settings, "DASHBOARD_HOME_CACHE_SECONDS", DEFAULT_CACHE_SECONDS))
-
-
-def history_seconds() -> int:
-    """How long the closed months' totals are kept; never kept when the cache is off."""
-    if cache_seconds() <= 0:
-        return 0
-    return int(getattr(settings, "DASHBOARD_HOME_HISTORY_SECONDS", DEFAULT_HISTORY_SECONDS))
-
-
-def cached(key: str, compute: Callable, timeout: int, *, force: bool = False):
-    """`compute()`, kept for `timeout` seconds (`force`: computed and stored again whatever is kept).
-    A cache that is down costs a cold render, never the page."""
-    if timeout <= 0:
-        return compute()
-    key = f"dashboard:home:v{CACHE_VERSION}:{key}"
-    try:
-        value = None if force else cache.get(key)
-    except Exception:
-        logger.warning("Cache unavailable; computing the staff home figures afresh.", exc_info=True)
-        return compute()
-    if value is None:
-        value = compute()
-        try:
-            cache.set(key, value, timeout)
-        except Exception:
-            logger.warning("Could not cache the staff home figures.", exc_info=True)
-    return value
 
 
 def url_or(name: str, fallback: str) -> str:
@@ -233,60 +183,16 @@ def revenue_context(figures: stats.RevenueFigures) -> dict:
     }
 
 
-def _figures(kind: str, today: datetime.date, compute: Callable, compute_closed: Callable, *, force: bool = False):
-    """(figures, when their closed months were counted, or None when together with the rest).
-
-    `compute(today, closed=...)` is kept for cache_seconds(); the closed months' totals it builds on,
-    `compute_closed(months, today)`, for history_seconds(), so a miss of the first recounts only the
-    current month. The history is read only on such a miss, and cached with the figures made from it."""
-    if history_seconds() <= 0:
-        return compute(today), None
-
-    def live():
-        months = stats.closed_months(today)
-        key = f"{kind}-closed:{months[0].isoformat()}:{months[-1].isoformat()}"
-        closed, closed_at = cached(key, lambda: (compute_closed(months, today), now()), history_seconds())
-        return compute(today, closed=closed), closed_at
-
-    return cached(f"{kind}:{today.isoformat()}", live, cache_seconds(), force=force)
-
-
-def _member_figures(today: datetime.date, *, force: bool = False):
-    return _figures(
-        "members",
-        today,
-        stats.member_figures,
-        lambda months, today: stats.applications_per_month(months, today)[0],
-        force=force,
-    )
-
-
-def _revenue_figures(today: datetime.date, *, force: bool = False):
-    return _figures("revenue", today, stats.revenue_figures, stats.revenue_per_month, force=force)
-
-
-def refresh_figures(today: datetime.date | None = None) -> bool:
-    """Count every figure again and keep it in the cache. Celery beat runs this (dashboard.refresh_home_figures)
-    more often than the cache expires, so staff opening the page read kept figures and never wait for the
-    counting (a second or so at a million members). False when the cache is off, so there is nothing to keep."""
-    if cache_seconds() <= 0:
-        return False
-    today = today or local_today()
-    _member_figures(today, force=True)
-    _revenue_figures(today, force=True)
-    return True
-
-
 @require_safe
 @permission_required("members.view_member")
 def staff_home(request):
-    today = local_today()
-    member_figures, members_closed_at = _member_figures(today)
+    today = figures.local_today()
+    member_figures, members_closed_at = figures.member_figures(today)
     context = member_context(member_figures)
     computed, closed = [member_figures.computed_at], [members_closed_at]
 
     if request.user.has_perm("payments.view_payment"):
-        revenue_figures, revenue_closed_at = _revenue_figures(today)
+        revenue_figures, revenue_closed_at = figures.revenue_figures(today)
         context.update(revenue_context(revenue_figures))
         computed.append(revenue_figures.computed_at)
         closed.append(revenue_closed_at)
@@ -308,7 +214,7 @@ def staff_home(request):
                 else None
             ),
             "current_month": stats.month_start(today),
-            "cache_minutes": cache_seconds() / 60,
+            "cache_minutes": figures.cache_seconds() / 60,
         }
     )
     return render(request, "dashboard/home.html", context)

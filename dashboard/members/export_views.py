@@ -29,8 +29,7 @@ from audit.models import AuditLog
 from audit.services import audit_log
 from core.http import private_file_response
 from core.permissions import permission_required
-
-from .exports import (
+from dashboard.exports import (
     CSV_CONTENT_TYPE,
     XLSX_CONTENT_TYPE,
     InvalidExportFilter,
@@ -41,8 +40,8 @@ from .exports import (
     stream_csv,
     write_xlsx,
 )
-from .models import ExportJob
-from .tasks import export_members
+from dashboard.models import ExportJob
+from dashboard.tasks import export_members
 
 logger = logging.getLogger("dashboard.exports")
 

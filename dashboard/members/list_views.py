@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from core.pagination import DEFAULT_COUNT_CAP, LargeTablePaginator
+from core.pagination import DEFAULT_COUNT_CAP, PAGE_SIZES, SEARCH_COUNT_CAP, LargeTablePaginator, page_size
 from core.permissions import permission_required
 from members.filters import MemberFilter, member_list_queryset
 from members.forms import ReasonForm
@@ -13,21 +13,10 @@ from members.lifecycle import reminders_send_manual
 from members.models import Member
 from members.services import MembershipError, member_reinstate, member_suspend
 
-from .views import _fail as member_page_with_error
+from .detail import member_page_with_error
 
-PAGE_SIZES = (25, 50, 100)
 MAX_BULK = max(PAGE_SIZES)
 COUNT_CAP = DEFAULT_COUNT_CAP
-# A text search's count re-reads each matching row to check it, so it stops sooner.
-SEARCH_COUNT_CAP = 1_000
-
-
-def _page_size(request) -> int:
-    try:
-        size = int(request.GET.get("per_page", PAGE_SIZES[0]))
-    except ValueError:
-        return PAGE_SIZES[0]
-    return size if size in PAGE_SIZES else PAGE_SIZES[0]
 
 
 @permission_required("members.view_member")
@@ -37,7 +26,7 @@ def member_list(request):
         context = {"filter": filterset, "page": None, "page_sizes": PAGE_SIZES}
         return render(request, "dashboard/member_list.html", context, status=400)
     cap = min(COUNT_CAP, SEARCH_COUNT_CAP) if request.GET.get("q", "").strip() else COUNT_CAP
-    paginator = LargeTablePaginator(filterset.qs, _page_size(request), filtered=filterset.is_filtered, count_cap=cap)
+    paginator = LargeTablePaginator(filterset.qs, page_size(request), filtered=filterset.is_filtered, count_cap=cap)
     page = paginator.get_page(request.GET.get("page"))
     return render(
         request,

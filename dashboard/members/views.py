@@ -1,3 +1,6 @@
+"""The applications queue and the staff member page with its review actions: approve or reject an
+application, verify or reject a document."""
+
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -7,15 +10,9 @@ from core.permissions import permission_required
 from members.forms import ReasonForm
 from members.models import Document, Member
 from members.selectors import member_search
-from members.services import (
-    MembershipError,
-    document_reject,
-    document_verify,
-    member_approve,
-    member_reject,
-    unverified_documents,
-)
-from payments.staff_views import member_payments_context
+from members.services import MembershipError, document_reject, document_verify, member_approve, member_reject
+
+from .detail import TEMPLATE, member_detail_context, member_for_staff, member_page_with_error
 
 
 @permission_required("members.view_member")
@@ -33,52 +30,20 @@ def applications(request):
     )
 
 
-def _member_detail_context(request, member, **forms):
-    documents = list(member.documents.order_by("doc_type", "-uploaded_at").select_related("reviewed_by"))
-    return {
-        "member": member,
-        "current_documents": [d for d in documents if d.is_current],
-        "old_documents": [d for d in documents if not d.is_current],
-        "unverified": unverified_documents(member),
-        "reject_form": forms.get("reject_form") or ReasonForm(),
-        **member_payments_context(request, member, form=forms.get("payment_form")),
-        "document_reject_forms": forms.get("document_reject_forms", {}),
-        "can_review": request.user.has_perm("members.review_application"),
-        "can_review_documents": request.user.has_perm("members.review_document"),
-        "can_change_status": request.user.has_perm("members.change_member"),
-        "can_record_payment": request.user.has_perm("members.record_offline_payment"),
-    }
-
-
-def _get_member(pk):
-    return get_object_or_404(
-        Member.objects.select_related("user", "category", "country", "region", "approved_by").prefetch_related(
-            "documents"
-        ),
-        pk=pk,
-    )
-
-
 @permission_required("members.view_member")
 def member_detail(request, pk):
-    member = _get_member(pk)
-    return render(request, "dashboard/member_detail.html", _member_detail_context(request, member))
-
-
-def _fail(request, member, message, **forms):
-    messages.error(request, message)
-    context = _member_detail_context(request, member, **forms)
-    return render(request, "dashboard/member_detail.html", context, status=400)
+    member = member_for_staff(pk)
+    return render(request, TEMPLATE, member_detail_context(request, member))
 
 
 @require_POST
 @permission_required("members.view_member", "members.review_application")
 def member_approve_view(request, pk):
-    member = _get_member(pk)
+    member = member_for_staff(pk)
     try:
         member = member_approve(member=member, actor=request.user, request=request)
     except MembershipError as error:
-        return _fail(request, member, str(error))
+        return member_page_with_error(request, member, str(error))
     messages.success(request, f"Approved {member.full_name}: membership number {member.membership_number}.")
     return redirect("dashboard:member_detail", pk=member.pk)
 
@@ -86,14 +51,16 @@ def member_approve_view(request, pk):
 @require_POST
 @permission_required("members.view_member", "members.review_application")
 def member_reject_view(request, pk):
-    member = _get_member(pk)
+    member = member_for_staff(pk)
     form = ReasonForm(request.POST)
     if not form.is_valid():
-        return _fail(request, member, "Give the applicant a reason for the rejection.", reject_form=form)
+        return member_page_with_error(
+            request, member, "Give the applicant a reason for the rejection.", reject_form=form
+        )
     try:
         member_reject(member=member, reason=form.cleaned_data["reason"], actor=request.user, request=request)
     except MembershipError as error:
-        return _fail(request, member, str(error), reject_form=form)
+        return member_page_with_error(request, member, str(error), reject_form=form)
     messages.success(request, f"Rejected the application of {member.full_name}.")
     return redirect("dashboard:member_detail", pk=member.pk)
 
@@ -105,7 +72,7 @@ def document_verify_view(request, pk):
     try:
         document_verify(document=document, actor=request.user, request=request)
     except MembershipError as error:
-        return _fail(request, _get_member(document.member_id), str(error))
+        return member_page_with_error(request, member_for_staff(document.member_id), str(error))
     messages.success(request, f"Verified: {document.get_doc_type_display()}.")
     return redirect("dashboard:member_detail", pk=document.member_id)
 
@@ -116,15 +83,15 @@ def document_reject_view(request, pk):
     document = get_object_or_404(Document, pk=pk)
     form = ReasonForm(request.POST)
     if not form.is_valid():
-        return _fail(
+        return member_page_with_error(
             request,
-            _get_member(document.member_id),
+            member_for_staff(document.member_id),
             "Give the member a reason for rejecting the document.",
             document_reject_forms={document.pk: form},
         )
     try:
         document_reject(document=document, reason=form.cleaned_data["reason"], actor=request.user, request=request)
     except MembershipError as error:
-        return _fail(request, _get_member(document.member_id), str(error))
+        return member_page_with_error(request, member_for_staff(document.member_id), str(error))
     messages.success(request, f"Rejected: {document.get_doc_type_display()}. The member can upload a new one.")
     return redirect("dashboard:member_detail", pk=document.member_id)

@@ -20,9 +20,8 @@ from django.db.models import Q
 from core.filters import StaffListFilterSet
 from core.phones import normalise_phone
 from members.models import Member
-
-from .models import Payment
-from .services import normalise_external_reference
+from payments.models import Payment
+from payments.services import normalise_external_reference
 
 Status = Payment.Status
 

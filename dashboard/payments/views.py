@@ -9,19 +9,18 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from core.pagination import DEFAULT_COUNT_CAP, LargeTablePaginator
+from core.pagination import DEFAULT_COUNT_CAP, PAGE_SIZES, LargeTablePaginator, page_size
 from core.permissions import permission_required
+from dashboard.members.detail import member_for_staff, member_page_with_error
+from payments.forms import OfflinePaymentForm
+from payments.models import Payment
+from payments.selectors import payment_callbacks, payment_for_staff, payment_history
+from payments.services import PaymentError, payment_record_offline
 
 from .filters import PROBLEM_STATUSES, PaymentFilter, payment_list_queryset
-from .forms import OfflinePaymentForm
-from .models import Payment
-from .selectors import member_recent_payments, payment_callbacks, payment_for_staff, payment_history
-from .services import PaymentError, payment_due, payment_record_offline
+from .member_card import RECORD_PERMISSION, VIEW_PERMISSION
 
-PAGE_SIZES = (25, 50, 100)
 COUNT_CAP = DEFAULT_COUNT_CAP
-VIEW_PERMISSION = "payments.view_all_payments"
-RECORD_PERMISSION = "members.record_offline_payment"
 
 # Bootstrap row classes for the payments Finance follows up (the status is always written out too).
 ROW_CLASSES = {
@@ -30,14 +29,6 @@ ROW_CLASSES = {
     Payment.Status.TIMEOUT: "table-warning",
     Payment.Status.PENDING: "table-info",
 }
-
-
-def _page_size(request) -> int:
-    try:
-        size = int(request.GET.get("per_page", PAGE_SIZES[0]))
-    except ValueError:
-        return PAGE_SIZES[0]
-    return size if size in PAGE_SIZES else PAGE_SIZES[0]
 
 
 @require_GET
@@ -49,7 +40,7 @@ def payment_list(request):
     if not filterset.is_valid():
         return render(request, "dashboard/payment_list.html", context, status=400)
     paginator = LargeTablePaginator(
-        filterset.qs, _page_size(request), filtered=filterset.is_filtered, count_cap=COUNT_CAP
+        filterset.qs, page_size(request), filtered=filterset.is_filtered, count_cap=COUNT_CAP
     )
     context["page"] = paginator.get_page(request.GET.get("page"))
     context["ordering"] = (filterset.form.cleaned_data.get("ordering") or ["-date"])[0]
@@ -76,31 +67,10 @@ def payment_detail(request, reference):
     )
 
 
-def member_payments_context(request, member, *, form: OfflinePaymentForm | None = None) -> dict:
-    """What the staff member page needs for its Payments card and its offline payment form."""
-    can_view = request.user.has_perm(VIEW_PERMISSION)
-    payments = member_recent_payments(member) if can_view else []
-    due = payment_due(member) if request.user.has_perm(RECORD_PERMISSION) else None
-    return {
-        "can_view_payments": can_view,
-        "member_payments": payments,
-        "offline_payment_due": due,
-        "offline_payment_form": form or OfflinePaymentForm(initial={"amount": due.amount if due else None}),
-        # A prompt still open on the member's phone: recording cash now could have them pay twice.
-        "pending_mpesa_payment": next(
-            (p for p in payments if p.method == Payment.Method.MPESA and p.status == Payment.Status.PENDING), None
-        ),
-    }
-
-
 @require_POST
 @permission_required("members.view_member", RECORD_PERMISSION)
 def member_record_payment(request, pk):
-    # The member page lives in dashboard.views; imported here, as it imports this module.
-    from dashboard.views import _fail as member_page_with_error
-    from dashboard.views import _get_member
-
-    member = _get_member(pk)
+    member = member_for_staff(pk)
     form = OfflinePaymentForm(request.POST)
     if not form.is_valid():
         return member_page_with_error(request, member, form.error_message(), payment_form=form)

@@ -1,4 +1,4 @@
-"""Staff decide members' erasure requests (mounted under /staff/ by dashboard.urls)."""
+"""Staff decide members' erasure requests (/staff/erasure-requests/)."""
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
@@ -6,10 +6,9 @@ from django.views.decorators.http import require_POST
 
 from core.permissions import permission_required
 from payments.models import Payment
-
-from .erasure import ErasureError, erasure_approve, erasure_refuse
-from .forms import ErasureApproveForm, ErasureRefuseForm
-from .models import ErasureRequest
+from privacy.erasure import ErasureError, erasure_approve, erasure_refuse
+from privacy.forms import ErasureApproveForm, ErasureRefuseForm
+from privacy.models import ErasureRequest
 
 PERMISSION = "privacy.decide_erasure"
 

@@ -11,10 +11,10 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.utils import timezone
 
-from audit.filters import AuditLogFilter
 from audit.models import AuditLog
 from audit.services import audit_log
-from audit.views import PAGE_SIZE, audit_list_url
+from dashboard.audit.filters import AuditLogFilter
+from dashboard.audit.views import PAGE_SIZE, audit_list_url
 from payments.models import Payment
 from tests.factories import MemberFactory, UserFactory
 
@@ -275,7 +275,7 @@ def test_pages_keep_the_filters_and_stop_at_the_end(admin, bob):
 
 
 def test_the_count_is_capped_on_a_big_trail(admin, bob, monkeypatch):
-    monkeypatch.setattr("audit.views.COUNT_CAP", 5)
+    monkeypatch.setattr("dashboard.audit.views.COUNT_CAP", 5)
     for _ in range(8):
         write(action=Action.LOGIN, actor=bob.user, target=bob.user)
     content = admin.get("/staff/audit/", {"action": "login"}).content.decode()

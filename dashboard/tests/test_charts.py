@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from dashboard.charts import HORIZONTAL, VERTICAL, Bar, Chart, format_compact, format_number, nice_ticks
+from dashboard.home.charts import HORIZONTAL, VERTICAL, Bar, Chart, format_compact, format_number, nice_ticks
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 

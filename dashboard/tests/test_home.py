@@ -16,7 +16,7 @@ from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from dashboard import home_views, stats
+from dashboard.home import figures, stats
 from dashboard.tests.test_charts import read_table
 from members.filters import MemberFilter
 from members.models import Member, MembershipCategory, Region
@@ -49,7 +49,7 @@ def _fresh_cache(settings):
 
 @pytest.fixture
 def on_today(monkeypatch):
-    monkeypatch.setattr(home_views, "local_today", lambda: TODAY)
+    monkeypatch.setattr(figures, "local_today", lambda: TODAY)
 
 
 def member(status=Status.PENDING, *, applied, region="047", category="full", period_end=None, country="KE"):
@@ -397,7 +397,7 @@ def test_the_page_says_when_the_closed_months_were_counted(
 ):
     settings.DASHBOARD_HOME_CACHE_SECONDS = 120
     earlier = timezone.now() - datetime.timedelta(minutes=40)
-    monkeypatch.setattr(home_views, "now", lambda: earlier)
+    monkeypatch.setattr(figures, "now", lambda: earlier)
     content = page(client, staff_user)
     shown = re.search(r'Monthly totals before March as of <time [^>]*id="closed-as-of">(\d\d:\d\d)</time>', content)
     assert shown and shown.group(1) == timezone.localtime(earlier).strftime("%H:%M")
@@ -425,8 +425,8 @@ def test_staff_pages_survive_a_broken_cache(client, staff_user, dataset, on_toda
     def down(*args, **kwargs):
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(home_views.cache, "get", down)
-    monkeypatch.setattr(home_views.cache, "set", down)
+    monkeypatch.setattr(figures.cache, "get", down)
+    monkeypatch.setattr(figures.cache, "set", down)
     assert value_of(page(client, staff_user), "status-total") == "6"
 
 
@@ -481,7 +481,7 @@ def test_the_beat_task_counts_ahead_so_the_page_reads_kept_figures(
     from dashboard.tasks import refresh_home_figures
 
     settings.DASHBOARD_HOME_CACHE_SECONDS = 120
-    monkeypatch.setattr("dashboard.home_views.local_today", lambda: TODAY)
+    monkeypatch.setattr("dashboard.home.figures.local_today", lambda: TODAY)
     assert refresh_home_figures() is True
     warm = _count_queries(client, finance_user)
     before = int(value_of(page(client, finance_user), "status-total"))
@@ -504,4 +504,4 @@ def test_the_beat_task_does_nothing_when_the_cache_is_off(settings):
 def test_refreshing_is_on_the_beat_schedule_within_the_default_cache_time(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["refresh-staff-home"]
     assert entry["task"] == "dashboard.refresh_home_figures"
-    assert entry["schedule"] < home_views.DEFAULT_CACHE_SECONDS
+    assert entry["schedule"] < figures.DEFAULT_CACHE_SECONDS

@@ -184,7 +184,7 @@ def test_queries_do_not_grow_with_page_size(staff_client, reference_data, django
 def test_count_is_capped_and_never_a_whole_table_count(staff_client, reference_data, monkeypatch):
     for n in range(6):
         make(first=f"M{n}")
-    monkeypatch.setattr("dashboard.member_views.COUNT_CAP", 4)
+    monkeypatch.setattr("dashboard.members.list_views.COUNT_CAP", 4)
     response = staff_client.get(URL, {"status": "active", "per_page": 25})
     paginator = response.context["page"].paginator
     assert paginator.count_is_capped and paginator.count == 4

@@ -12,9 +12,9 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from audit.models import AuditLog
+from dashboard.payments import views as payment_views
+from dashboard.payments.filters import PaymentFilter, payment_list_queryset
 from members.models import Member
-from payments import staff_views
-from payments.filters import PaymentFilter, payment_list_queryset
 from payments.models import MpesaCallback, Payment
 from payments.services import payment_record_offline
 from tests.factories import MemberFactory
@@ -251,7 +251,7 @@ def test_bad_filters_answer_with_a_message_never_a_500(client, finance_user, led
 def test_pagination_is_capped_and_keeps_the_filters(client, finance_user, alice, monkeypatch):
     for _ in range(30):
         make_payment(alice, status="failed")
-    monkeypatch.setattr(staff_views, "COUNT_CAP", 26)
+    monkeypatch.setattr(payment_views, "COUNT_CAP", 26)
     client.force_login(finance_user)
     response = client.get("/staff/payments/", {"status": "failed"})
     text = page_text(response)

@@ -7,7 +7,7 @@ import io
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from dashboard.home_views import refresh_figures
+from dashboard.home.figures import refresh_figures
 from members.models import Member
 from members.services import document_verify, member_approve
 from payments.services import payment_record_offline

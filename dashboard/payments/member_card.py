@@ -1,0 +1,32 @@
+"""The Payments card of the staff member page: the member's recent payments and the offline payment form.
+
+Apart from the payment views because the member page (dashboard.members.detail) renders it, and the
+payment views render that page again when a recorded payment is refused.
+"""
+
+from __future__ import annotations
+
+from payments.forms import OfflinePaymentForm
+from payments.models import Payment
+from payments.selectors import member_recent_payments
+from payments.services import payment_due
+
+VIEW_PERMISSION = "payments.view_all_payments"
+RECORD_PERMISSION = "members.record_offline_payment"
+
+
+def member_payments_context(request, member, *, form: OfflinePaymentForm | None = None) -> dict:
+    """What the staff member page needs for its Payments card and its offline payment form."""
+    can_view = request.user.has_perm(VIEW_PERMISSION)
+    payments = member_recent_payments(member) if can_view else []
+    due = payment_due(member) if request.user.has_perm(RECORD_PERMISSION) else None
+    return {
+        "can_view_payments": can_view,
+        "member_payments": payments,
+        "offline_payment_due": due,
+        "offline_payment_form": form or OfflinePaymentForm(initial={"amount": due.amount if due else None}),
+        # A prompt still open on the member's phone: recording cash now could have them pay twice.
+        "pending_mpesa_payment": next(
+            (p for p in payments if p.method == Payment.Method.MPESA and p.status == Payment.Status.PENDING), None
+        ),
+    }
