@@ -14,11 +14,14 @@ from __future__ import annotations
 import django_filters
 from django import forms
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.db.models import CharField, Q, Value
 from django.db.models.functions import Lower
 
 from audit.models import AuditLog
 from core.filters import StaffListFilterSet
+from members.models import Document, Member
+from payments.models import Payment
 
 
 def target_type_choices():
@@ -36,11 +39,6 @@ def member_activity_condition(member_pk: int) -> Q:
     The ids are read first, in one query (a member has a handful of documents and payments), so that the
     list's query is a plain OR of index look-ups, (target_type, target_id) and actor_id, which PostgreSQL
     combines with a BitmapOr. Sub-queries in its place make it scan the whole trail."""
-    from django.contrib.auth import get_user_model
-
-    from members.models import Document, Member
-    from payments.models import Payment
-
     member_type, document_type = Member._meta.label_lower, Document._meta.label_lower
     payment_type, user_type = Payment._meta.label_lower, get_user_model()._meta.label_lower
 
@@ -106,8 +104,6 @@ class AuditLogFilter(StaffListFilterSet):
         fields = ["actor", "action", "target_type", "target_id", "member", "date", "q"]
 
     def filter_actor(self, queryset, name, value):
-        from django.contrib.auth import get_user_model
-
         value = value.strip()
         users = get_user_model().objects.order_by()
         try:
