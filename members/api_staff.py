@@ -63,7 +63,7 @@ from .services import (
     unverified_documents,
 )
 
-# The web views' permissions (dashboard/member_views.py, dashboard/views.py, members/views.py).
+# The web views' permissions (dashboard/members/, members/views.py).
 VIEW_MEMBERS = ("members.view_member",)
 REVIEW_APPLICATIONS = ("members.view_member", "members.review_application")
 REVIEW_DOCUMENTS = ("members.view_document", "members.review_document")

@@ -386,7 +386,7 @@ def test_the_matrix_follows_the_web_views_permissions():
         "staff_document_reject": set(api_staff.StaffDocumentRejectView.required_permissions),
         "staff_document_file": set(api_staff.StaffDocumentFileView.required_permissions),
     }
-    # The web views' own requirements (dashboard/member_views.py, dashboard/views.py, members/views.py).
+    # The web views' own requirements (dashboard/members/, members/views.py).
     assert needs["staff_members"] == needs["staff_member_detail"] == {"members.view_member"}
     assert (
         needs["staff_member_approve"]
