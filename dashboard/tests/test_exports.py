@@ -28,7 +28,7 @@ from django.utils import timezone
 from audit.models import AuditLog
 from dashboard import exports
 from dashboard.models import ExportJob
-from dashboard.tasks import delete_expired_exports, run_export_job
+from dashboard.exports import delete_expired_exports, run_export_job
 from members.filters import MemberFilter, member_list_queryset
 from members.models import Member, MembershipCategory
 from notifications.models import Message, Notification
@@ -570,7 +570,7 @@ def test_a_failed_export_says_so(
     finance_client, finance_user, members, small_limit, django_capture_on_commit_callbacks
 ):
     with (
-        mock.patch("dashboard.tasks.write_csv", side_effect=OSError("disk full")),
+        mock.patch("dashboard.exports.write_csv", side_effect=OSError("disk full")),
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = finance_client.get(EXPORT_URL, {"format": "csv"})
