@@ -27,8 +27,8 @@ from django.utils import timezone
 
 from audit.models import AuditLog
 from dashboard import exports
-from dashboard.models import ExportJob
 from dashboard.exports import delete_expired_exports, run_export_job
+from dashboard.models import ExportJob
 from members.filters import MemberFilter, member_list_queryset
 from members.models import Member, MembershipCategory
 from notifications.models import Message, Notification

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from audit.models import AuditLog
+from mpesa import result_codes
 from payments.models import Payment
 from payments.services import _fail, payment_complete, payment_timeout
 from payments.transitions import AUDIT_ACTIONS, PAYMENT_TRANSITIONS, payment_transition
@@ -114,8 +115,12 @@ def test_an_mpesa_receipt_already_on_another_payment_refuses_the_change(alice, b
 
 def test_a_cancelled_prompt_is_cancelled_and_any_other_failure_failed(alice):
     cancelled, failed = make_payment(alice, Status.PENDING), make_payment(alice, Status.PENDING)
-    assert _fail(cancelled, code="1032", description="Request cancelled by user", source=Source.CALLBACK)
-    assert _fail(failed, code="1", description="Insufficient balance", source=Source.CALLBACK)
+    assert _fail(
+        cancelled, code=result_codes.CANCELLED_BY_USER, description="Request cancelled by user", source=Source.CALLBACK
+    )
+    assert _fail(
+        failed, code=result_codes.INSUFFICIENT_BALANCE, description="Insufficient balance", source=Source.CALLBACK
+    )
     assert Payment.objects.get(pk=cancelled.pk).status == Status.CANCELLED
     assert Payment.objects.get(pk=failed.pk).status == Status.FAILED
 
