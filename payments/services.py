@@ -35,11 +35,13 @@ from members.services import (
     renewal_is_late,
     renewal_window_opens,
 )
+from mpesa import config as mpesa_config
 from mpesa import result_codes
 from mpesa.callbacks import MalformedCallback, StkCallback, parse_stk_callback
 from mpesa.client import StkPushRequest
 from mpesa.errors import DarajaError
 from mpesa.result_codes import Outcome, member_message
+from notifications.services import notify_member
 
 from .models import MpesaCallback, Payment
 from .transitions import payment_transition
@@ -159,9 +161,7 @@ def payment_initiate_mpesa(
         )
 
     if client is None:
-        from mpesa.config import get_client
-
-        client = get_client()
+        client = mpesa_config.get_client()
     push = StkPushRequest(
         phone=phone,
         amount=payment.amount,
@@ -377,14 +377,12 @@ def _apply_membership_effect(payment: Payment, *, actor) -> None:
 
 def _notify_completed(payment_id: int) -> None:
     # One message to the broker here; the worker renders and queues the email and SMS.
-    from .tasks import notify_payment_completed
+    from .tasks import notify_payment_completed  # the task module imports this one
 
     notify_payment_completed.delay(payment_id)
 
 
 def payment_completed_notify(payment_id: int) -> None:
-    from notifications.services import notify_member
-
     payment = Payment.objects.select_related("member__user", "member__category").get(pk=payment_id)
     notify_member(
         payment.member,
@@ -413,14 +411,12 @@ def _fail(payment: Payment, *, code: str, description: str, source: str) -> bool
 
 
 def _notify_failed(payment_id: int) -> None:
-    from .tasks import notify_payment_failed
+    from .tasks import notify_payment_failed  # the task module imports this one
 
     notify_payment_failed.delay(payment_id)
 
 
 def payment_failed_notify(payment_id: int) -> None:
-    from notifications.services import notify_member
-
     payment = Payment.objects.select_related("member__user", "member__category").get(pk=payment_id)
     notify_member(
         payment.member,
@@ -589,9 +585,7 @@ def reconcile_stale_payments(
         .values_list("pk", "last_checked_at")[:limit]
     )
     if candidates and client is None:
-        from mpesa.config import get_client
-
-        client = get_client()
+        client = mpesa_config.get_client()
     for pk, last_checked in candidates:
         claimed = (
             Payment.objects.filter(pk=pk, status=Status.PENDING, last_checked_at=last_checked).update(
