@@ -7,12 +7,12 @@ caller does what follows a change (audit entry, notification) only when it won.
 
     from core.transitions import TransitionTable, transition
 
-    DOCUMENT_TRANSITIONS = TransitionTable({VERIFIED: {PENDING}, REJECTED: {PENDING}, PENDING: set()})
-    if DOCUMENT_TRANSITIONS.apply(Document.objects, document.pk, to=VERIFIED, reviewed_by=actor):
+    ERASURE_TRANSITIONS = TransitionTable({PENDING: set(), APPROVED: {PENDING}, REFUSED: {PENDING}, ...})
+    if ERASURE_TRANSITIONS.apply(ErasureRequest, erasure.pk, to=REFUSED, decided_by=actor):
         audit_log(...)
 
     # or, without a table, for a one-off change:
-    transition(Document.objects, document.pk, allowed_from={PENDING}, to=VERIFIED)
+    transition(ErasureRequest, erasure.pk, allowed_from={PENDING}, to=REFUSED)
 
 `rows` is a model or a queryset; a queryset narrows the change further (``is_current=True``, a time
 condition), and with ``pk=None`` it must itself pick out at most one row.
