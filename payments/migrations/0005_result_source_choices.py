@@ -4,15 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payments', '0004_staff_home_covering_indexes'),
+        ("payments", "0004_staff_home_covering_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='payment',
-            name='result_source',
-            field=models.CharField(blank=True, choices=[('push', 'STK push answer'), ('callback', 'Daraja callback'), ('query', 'Status query'), ('reconciliation', 'Reconciliation (no answer in time)'), ('offline', 'Recorded by staff (cash, cheque, bank)')], max_length=20),
+            model_name="payment",
+            name="result_source",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("push", "STK push answer"),
+                    ("callback", "Daraja callback"),
+                    ("query", "Status query"),
+                    ("reconciliation", "Reconciliation (no answer in time)"),
+                    ("offline", "Recorded by staff (cash, cheque, bank)"),
+                ],
+                max_length=20,
+            ),
         ),
     ]
