@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts.roles import MEMBER
 from audit.models import AuditLog
 from audit.services import audit_log
+from core.transitions import TransitionTable
 from notifications.events import (
     ACTIVATED,
     APPLICATION_RECEIVED,
@@ -247,12 +248,29 @@ def document_reject(*, document: Document, reason: str, actor, request=None) -> 
     return document
 
 
+# to-status -> the review states it may be entered from. While the application is under review (the
+# queryset in `_document_decide` says so) staff may change their mind, and a repeated decision (a
+# double-click) is taken again; a re-upload is a new Document, so nothing leads back to pending.
+DOCUMENT_TRANSITIONS = TransitionTable(
+    {
+        Document.Status.PENDING: set(),
+        Document.Status.VERIFIED: set(Document.Status.values),
+        Document.Status.REJECTED: set(Document.Status.values),
+    }
+)
+
+
 def _document_decide(*, document, status, reason, actor, request):
     with transaction.atomic():
-        updated = Document.objects.filter(
-            pk=document.pk, is_current=True, member__status__in=[Status.PENDING, Status.APPROVED]
-        ).update(status=status, rejection_reason=reason, reviewed_by=actor, reviewed_at=timezone.now())
-        if updated != 1:
+        open_for_review = Document.objects.filter(is_current=True, member__status__in=[Status.PENDING, Status.APPROVED])
+        if not DOCUMENT_TRANSITIONS.apply(
+            open_for_review,
+            document.pk,
+            to=status,
+            rejection_reason=reason,
+            reviewed_by=actor,
+            reviewed_at=timezone.now(),
+        ):
             raise MembershipError("This document is no longer open for review.")
         document.refresh_from_db()
         audit_log(

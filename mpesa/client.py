@@ -326,7 +326,7 @@ class DarajaClient:
         body = answer.body
         checkout_request_id = _text(body.get("CheckoutRequestID"))
         response_code = _text(body.get("ResponseCode"))
-        if response_code != "0" or not checkout_request_id:
+        if response_code != result_codes.REQUEST_ACCEPTED or not checkout_request_id:
             error = DarajaUnavailable(
                 f"STK push not accepted: ResponseCode {response_code!r}, "
                 f"{_text(body.get('ResponseDescription')) or 'no description'}",
@@ -425,7 +425,7 @@ class DarajaClient:
         answer = self._call(f"/mpesa/c2b/{version}/registerurl", payload)
         body = answer.body
         response_code = _text(body.get("ResponseCode"))
-        if response_code != "0":
+        if response_code != result_codes.REQUEST_ACCEPTED:
             raise DarajaUnavailable(
                 f"C2B URL registration not accepted: ResponseCode {response_code!r}",
                 code=response_code or None,

@@ -31,8 +31,29 @@ class ResultCode:
     known: bool = True
 
 
+# Every code in the table, by name; code compares with these, never with a bare "1032".
 PAID = "0"
 STILL_PROCESSING = "4999"
+INSUFFICIENT_BALANCE = "1"
+BELOW_MINIMUM_AMOUNT = "2"
+ABOVE_MAXIMUM_AMOUNT = "3"
+DAILY_LIMIT_EXCEEDED = "4"
+RECEIVER_BALANCE_LIMIT = "8"
+REPEAT_WITHIN_TWO_MINUTES = "17"
+SYSTEM_BUSY = "26"
+SUBSCRIBER_LOCKED = "1001"
+REQUEST_EXPIRED = "1019"
+PUSH_ERROR = "1025"
+PUSH_FAILED = "9999"
+CANCELLED_BY_USER = "1032"
+NO_RESPONSE_FROM_PHONE = "1037"
+WRONG_PIN = "2001"
+NOT_PERMITTED_FOR_PRODUCT = "2028"
+PIN_LOCKED = "8006"
+OPERATOR_DOES_NOT_EXIST = "SFC_IC0003"
+
+# The push's and the C2B registration's ResponseCode (not a ResultCode): "0" means Daraja accepted the request.
+REQUEST_ACCEPTED = "0"
 
 
 def _failed(code, meaning, member_message, *, retry_later=False, retry_after_seconds=0):
@@ -57,76 +78,82 @@ _TABLE = [
         terminal=False,
         retry_later=True,
     ),
-    _failed("1", "Insufficient balance (including Fuliza).", "Your M-Pesa balance was not enough."),
-    _failed("2", "Declined: below the minimum transaction amount.", "The amount is below the M-Pesa minimum."),
+    _failed(INSUFFICIENT_BALANCE, "Insufficient balance (including Fuliza).", "Your M-Pesa balance was not enough."),
     _failed(
-        "3",
+        BELOW_MINIMUM_AMOUNT,
+        "Declined: below the minimum transaction amount.",
+        "The amount is below the M-Pesa minimum.",
+    ),
+    _failed(
+        ABOVE_MAXIMUM_AMOUNT,
         "Declined: above the maximum transaction amount.",
         "The amount is above the M-Pesa limit for one payment.",
     ),
     _failed(
-        "4", "Declined: would exceed the daily transfer limit.", "This payment would go over your daily M-Pesa limit."
+        DAILY_LIMIT_EXCEEDED,
+        "Declined: would exceed the daily transfer limit.",
+        "This payment would go over your daily M-Pesa limit.",
     ),
     _failed(
-        "8",
+        RECEIVER_BALANCE_LIMIT,
         "Declined: would exceed the receiving account's maximum balance.",
         "M-Pesa could not take this payment right now. Please contact us.",
     ),
     _failed(
-        "17",
+        REPEAT_WITHIN_TWO_MINUTES,
         "Rule limited: same amount to the same customer within 2 minutes.",
         "M-Pesa stopped a repeat payment of the same amount. Please wait two minutes and try again.",
         retry_later=True,
         retry_after_seconds=120,
     ),
     _failed(
-        "26",
+        SYSTEM_BUSY,
         "System busy / traffic blocking.",
         "M-Pesa is busy. Please try again in a few minutes.",
         retry_later=True,
         retry_after_seconds=60,
     ),
     _failed(
-        "1001",
+        SUBSCRIBER_LOCKED,
         "Unable to lock subscriber: another transaction is open on the phone.",
         "Another M-Pesa request is open on your phone. Please close it, wait a minute and try again.",
         retry_later=True,
         retry_after_seconds=60,
     ),
     _failed(
-        "1019",
+        REQUEST_EXPIRED,
         "Transaction expired before it was processed.",
         "The M-Pesa request expired. Please try again.",
         retry_later=True,
     ),
     _failed(
-        "1025",
+        PUSH_ERROR,
         "Error sending the push request (prompt too long or a transient fault).",
         "M-Pesa could not send the prompt to your phone. Please try again.",
         retry_later=True,
     ),
     _failed(
-        "9999",
+        PUSH_FAILED,
         "Error sending the push request.",
         "M-Pesa could not send the prompt to your phone. Please try again.",
         retry_later=True,
     ),
-    _failed("1032", "Request cancelled by the customer.", "You cancelled the M-Pesa prompt."),
+    _failed(CANCELLED_BY_USER, "Request cancelled by the customer.", "You cancelled the M-Pesa prompt."),
     _failed(
-        "1037",
+        NO_RESPONSE_FROM_PHONE,
         "No response from the customer's phone (DS timeout).",
         "Your phone did not respond in time.",
         retry_later=True,
     ),
-    _failed("2001", "Wrong M-Pesa PIN (initiator information invalid).", "The M-Pesa PIN was wrong."),
+    _failed(WRONG_PIN, "Wrong M-Pesa PIN (initiator information invalid).", "The M-Pesa PIN was wrong."),
     _failed(
-        "2028",
+        NOT_PERMITTED_FOR_PRODUCT,
         "Not permitted by product assignment: TransactionType or PartyB is wrong (paybill/till mix-up).",
         "M-Pesa refused the payment to our account. Please contact us.",
     ),
-    _failed("8006", "The customer's security credential (PIN) is locked.", "Your M-Pesa PIN is locked."),
+    _failed(PIN_LOCKED, "The customer's security credential (PIN) is locked.", "Your M-Pesa PIN is locked."),
     _failed(
-        "SFC_IC0003",
+        OPERATOR_DOES_NOT_EXIST,
         "The operator does not exist: TransactionType or PartyB is wrong (paybill/till mix-up).",
         "M-Pesa refused the payment to our account. Please contact us.",
     ),

@@ -31,6 +31,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from core.phones import mask_phone
+from core.transitions import TransitionTable
 
 from .errors import DeliveryError
 from .events import event_context
@@ -43,6 +44,17 @@ logger = logging.getLogger("notifications")
 
 Channel = Message.Channel
 Status = Message.Status
+# to-status -> the statuses it may be entered from. One worker claims a queued message (sending), then
+# records the outcome; a temporary failure, or a worker that died mid-send, puts it back in the queue.
+# (An erasure withdraws unsent messages of an erased member in bulk: privacy.erasure.)
+MESSAGE_TRANSITIONS = TransitionTable(
+    {
+        Status.QUEUED: {Status.SENDING},
+        Status.SENDING: {Status.QUEUED},
+        Status.SENT: {Status.SENDING},
+        Status.FAILED: {Status.SENDING},
+    }
+)
 
 MAX_ATTEMPTS = 6  # the first try and five retries; after that a message is marked failed
 LAST_ERROR_MAX = 1000
@@ -288,11 +300,11 @@ def message_deliver(*, message: Message) -> Message:
     it failed. Any other temporary failure puts it back in the queue and is re-raised as DeliveryError, so
     the caller can retry later.
     """
-    claimed = Message.objects.filter(pk=message.pk, status=Status.QUEUED).update(
-        status=Status.SENDING, attempts=F("attempts") + 1, last_attempt_at=timezone.now()
+    claimed = MESSAGE_TRANSITIONS.apply(
+        Message, message.pk, to=Status.SENDING, attempts=F("attempts") + 1, last_attempt_at=timezone.now()
     )
     message.refresh_from_db()
-    if claimed != 1:
+    if not claimed:
         return message
     try:
         provider_message_id = _send(message)
@@ -302,8 +314,13 @@ def message_deliver(*, message: Message) -> Message:
         # Unforeseen (a library bug, a bad SMS_BACKEND): keep the row out of limbo and let retries decide.
         logger.exception("Unexpected error sending %s.", message)
         return _record_failure(message, DeliveryError(f"Unexpected {type(error).__name__}: {error}"))
-    Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
-        status=Status.SENT, sent_at=timezone.now(), provider_message_id=provider_message_id[:255], last_error=""
+    MESSAGE_TRANSITIONS.apply(
+        Message,
+        message.pk,
+        to=Status.SENT,
+        sent_at=timezone.now(),
+        provider_message_id=provider_message_id[:255],
+        last_error="",
     )
     message.refresh_from_db()
     logger.info("Sent %s to %s.", message, _masked_recipient(message))
@@ -321,9 +338,7 @@ def _send(message: Message) -> str:
 def _record_failure(message: Message, error: DeliveryError) -> Message:
     reason = _redact(str(error))[:LAST_ERROR_MAX]
     give_up = error.permanent or message.attempts >= MAX_ATTEMPTS
-    Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
-        status=Status.FAILED if give_up else Status.QUEUED, last_error=reason
-    )
+    MESSAGE_TRANSITIONS.apply(Message, message.pk, to=Status.FAILED if give_up else Status.QUEUED, last_error=reason)
     message.refresh_from_db()
     if give_up:
         logger.warning(
@@ -368,8 +383,11 @@ def messages_redeliver(*, older_than: datetime.timedelta, limit: int | None = No
     report = RedeliveryReport()
     for message in messages_due_for_redelivery(queued_before=queued_before, sending_before=sending_before, limit=limit):
         if message.status == Status.SENDING:
-            Message.objects.filter(pk=message.pk, status=Status.SENDING, last_attempt_at__lt=sending_before).update(
-                status=Status.QUEUED, last_error="Requeued: the worker sending it stopped."
+            MESSAGE_TRANSITIONS.apply(
+                Message.objects.filter(last_attempt_at__lt=sending_before),
+                message.pk,
+                to=Status.QUEUED,
+                last_error="Requeued: the worker sending it stopped.",
             )
         attempts_before = message.attempts
         try:

@@ -32,6 +32,15 @@ class Payment(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         TIMEOUT = "timeout", "Timed out"
 
+    class Source(models.TextChoices):
+        """Who decided the payment's last status (blank while nobody has)."""
+
+        PUSH = "push", "STK push answer"
+        CALLBACK = "callback", "Daraja callback"
+        QUERY = "query", "Status query"
+        RECONCILIATION = "reconciliation", "Reconciliation (no answer in time)"
+        OFFLINE = "offline", "Recorded by staff (cash, cheque, bank)"
+
     reference = models.CharField(max_length=32, unique=True, default=new_reference, editable=False)
     member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="payments")
     payment_type = models.CharField(max_length=20, choices=Type.choices)
@@ -47,7 +56,7 @@ class Payment(models.Model):
     result_code = models.CharField(max_length=20, blank=True)
     result_description = models.CharField(max_length=255, blank=True)
     # Who decided the final status: the push, Daraja's callback, a status query, reconciliation, staff.
-    result_source = models.CharField(max_length=20, blank=True)
+    result_source = models.CharField(max_length=20, choices=Source.choices, blank=True)
     # The secret part of this payment's callback URL: a callback without it is not believed.
     callback_token = models.CharField(max_length=64, unique=True, default=new_callback_token, editable=False)
 

@@ -1,10 +1,10 @@
 """Payments: what is due, starting an M-Pesa payment, applying Daraja's answers, reconciling.
 
-The Payment row is written before Daraja is called, and every change of status is a compare-and-set
-(`filter(pk=..., status__in=allowed).update(...)`) that acts only when it changed one row, so a
-duplicate, late or concurrent callback, a reconciliation query and a second worker can never complete
-a payment twice. Completion effects (membership, receipt number, notifications) run in the completing
-transaction or on its commit, so they happen exactly once.
+The Payment row is written before Daraja is called, and every change of status goes through
+`payments.transitions.payment_transition`, a compare-and-set (`filter(pk=..., status__in=allowed).update(...)`)
+that acts only when it changed one row, so a duplicate, late or concurrent callback, a reconciliation query
+and a second worker can never complete a payment twice. Completion effects (membership, receipt number,
+notifications) run in the completing transaction or on its commit, so they happen exactly once.
 """
 
 from __future__ import annotations
@@ -35,18 +35,23 @@ from members.services import (
     renewal_is_late,
     renewal_window_opens,
 )
+from mpesa import config as mpesa_config
+from mpesa import result_codes
 from mpesa.callbacks import MalformedCallback, StkCallback, parse_stk_callback
 from mpesa.client import StkPushRequest
 from mpesa.errors import DarajaError
 from mpesa.result_codes import Outcome, member_message
+from notifications.services import notify_member
 
 from .models import MpesaCallback, Payment
+from .transitions import payment_transition
 
 logger = logging.getLogger(__name__)
 security_logger = logging.getLogger("security")
 
 Status = Payment.Status
 Type = Payment.Type
+Source = Payment.Source
 RECEIPT_PREFIX = "RCT"
 RECEIPT_WIDTH = 6
 
@@ -156,9 +161,7 @@ def payment_initiate_mpesa(
         )
 
     if client is None:
-        from mpesa.config import get_client
-
-        client = get_client()
+        client = mpesa_config.get_client()
     push = StkPushRequest(
         phone=phone,
         amount=payment.amount,
@@ -177,7 +180,7 @@ def payment_initiate_mpesa(
             )
             logger.warning("STK push for payment %s: no answer (%s); left pending", payment.pk, error)
         else:
-            _fail(payment, code="", description=str(error.message)[:255], source="push")
+            _fail(payment, code="", description=str(error.message)[:255], source=Source.PUSH)
             logger.warning("STK push for payment %s refused: %r", payment.pk, error)
             raise PaymentError(_push_failure_message(error)) from None
     else:
@@ -202,7 +205,7 @@ PHONE_LOCK_NAMESPACE = 7310  # first key of pg_advisory_xact_lock(int, int): "M-
 
 def _prompts():
     """M-Pesa attempts that put, or may have put, a prompt on a phone: all but pushes Daraja refused."""
-    return Payment.objects.filter(method=Payment.Method.MPESA).exclude(status=Status.FAILED, result_source="push")
+    return Payment.objects.filter(method=Payment.Method.MPESA).exclude(status=Status.FAILED, result_source=Source.PUSH)
 
 
 def _lock_phone(phone: str) -> None:
@@ -298,68 +301,54 @@ def payment_complete(
     *,
     payment: Payment,
     mpesa_receipt_number: str | None = None,
-    result_code: str = "0",
+    result_code: str = result_codes.PAID,
     result_description: str = "",
     source: str,
     actor=None,
     completed_at: datetime.datetime | None = None,
 ) -> bool:
     """Mark the payment completed and apply its effects, once. Returns False when it already was."""
-    completable = Q(status__in=[Status.PENDING, Status.TIMEOUT]) | Q(
-        # Daraja's query can wrongly report failure (a sandbox quirk); a real success callback still wins.
-        status__in=[Status.FAILED, Status.CANCELLED],
-        result_source="query",
-    )
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                updated = Payment.objects.filter(completable, pk=payment.pk).update(
-                    status=Status.COMPLETED,
-                    mpesa_receipt_number=mpesa_receipt_number or None,
-                    result_code=result_code,
-                    result_description=result_description[:255],
-                    result_source=source,
-                    completed_at=completed_at or timezone.now(),
-                    updated_at=timezone.now(),
-                )
-        except IntegrityError:
-            # The M-Pesa receipt is already on another payment: never credit one receipt twice.
-            security_logger.warning(
-                "M-Pesa receipt %s already used; payment %s not completed", mpesa_receipt_number, payment.pk
-            )
-            return False
-        if updated != 1:
-            if mpesa_receipt_number:
-                # Completed by a query (which carries no receipt); the callback brings the receipt.
-                Payment.objects.filter(
-                    pk=payment.pk, status=Status.COMPLETED, mpesa_receipt_number__isnull=True
-                ).update(mpesa_receipt_number=mpesa_receipt_number)
-            return False
-        payment = Payment.objects.select_related("member__category", "member__user").get(pk=payment.pk)
-        _apply_membership_effect(payment, actor=actor)
+
+    def effects() -> dict:
+        completed = Payment.objects.select_related("member__category", "member__user").get(pk=payment.pk)
+        _apply_membership_effect(completed, actor=actor)
         # Taken last, so the year's receipt counter stays locked for as short a time as possible.
-        year = timezone.localdate(payment.completed_at).year
-        payment.receipt_number = next_number(prefix=RECEIPT_PREFIX, year=year, width=RECEIPT_WIDTH)
-        Payment.objects.filter(pk=payment.pk).update(receipt_number=payment.receipt_number)
-        if payment.payment_type == Type.REGISTRATION:
-            Member.objects.filter(pk=payment.member_id, registration_payment_reference=payment.reference).update(
-                registration_payment_reference=payment.receipt_number
+        year = timezone.localdate(completed.completed_at).year
+        completed.receipt_number = next_number(prefix=RECEIPT_PREFIX, year=year, width=RECEIPT_WIDTH)
+        Payment.objects.filter(pk=completed.pk).update(receipt_number=completed.receipt_number)
+        if completed.payment_type == Type.REGISTRATION:
+            Member.objects.filter(pk=completed.member_id, registration_payment_reference=completed.reference).update(
+                registration_payment_reference=completed.receipt_number
             )
-        audit_log(
-            action=AuditLog.Action.PAYMENT_COMPLETED,
+        transaction.on_commit(lambda: _notify_completed(completed.pk), robust=True)
+        return {
+            "amount": completed.amount,
+            "type": completed.payment_type,
+            "method": completed.method,
+            "receipt": completed.receipt_number,
+            "mpesa_receipt": completed.mpesa_receipt_number,
+            "source": source,
+        }
+
+    with transaction.atomic():
+        if payment_transition(
+            payment=payment,
+            to=Status.COMPLETED,
+            source=source,
             actor=actor,
-            target=payment,
-            data={
-                "amount": payment.amount,
-                "type": payment.payment_type,
-                "method": payment.method,
-                "receipt": payment.receipt_number,
-                "mpesa_receipt": payment.mpesa_receipt_number,
-                "source": source,
-            },
-        )
-        transaction.on_commit(lambda: _notify_completed(payment.pk), robust=True)
-    return True
+            effects=effects,
+            mpesa_receipt_number=mpesa_receipt_number or None,
+            result_code=result_code,
+            result_description=result_description[:255],
+            completed_at=completed_at or timezone.now(),
+        ):
+            return True
+        if mpesa_receipt_number:
+            # Completed by a query (which carries no receipt); the callback brings the receipt.
+            Payment.objects.filter(pk=payment.pk, status=Status.COMPLETED, mpesa_receipt_number__isnull=True).update(
+                mpesa_receipt_number=mpesa_receipt_number
+            )
+        return False
 
 
 def _apply_membership_effect(payment: Payment, *, actor) -> None:
@@ -388,14 +377,12 @@ def _apply_membership_effect(payment: Payment, *, actor) -> None:
 
 def _notify_completed(payment_id: int) -> None:
     # One message to the broker here; the worker renders and queues the email and SMS.
-    from .tasks import notify_payment_completed
+    from .tasks import notify_payment_completed  # the task module imports this one
 
     notify_payment_completed.delay(payment_id)
 
 
 def payment_completed_notify(payment_id: int) -> None:
-    from notifications.services import notify_member
-
     payment = Payment.objects.select_related("member__user", "member__category").get(pk=payment_id)
     notify_member(
         payment.member,
@@ -409,34 +396,27 @@ def payment_completed_notify(payment_id: int) -> None:
 
 
 def _fail(payment: Payment, *, code: str, description: str, source: str) -> bool:
-    status = Status.CANCELLED if code == "1032" else Status.FAILED
-    updated = Payment.objects.filter(pk=payment.pk, status__in=[Status.PENDING, Status.TIMEOUT]).update(
-        status=status,
+    status = Status.CANCELLED if code == result_codes.CANCELLED_BY_USER else Status.FAILED
+    failed = payment_transition(
+        payment=payment,
+        to=status,
+        source=source,
+        audit_data={"code": code, "description": description[:255], "source": source},
         result_code=code,
         result_description=description[:255],
-        result_source=source,
-        updated_at=timezone.now(),
     )
-    if updated == 1:
-        audit_log(
-            action=AuditLog.Action.PAYMENT_FAILED,
-            target=payment,
-            data={"code": code, "description": description[:255], "source": source},
-        )
-        if source != "push":
-            transaction.on_commit(lambda: _notify_failed(payment.pk), robust=True)
-    return updated == 1
+    if failed and source != Source.PUSH:
+        transaction.on_commit(lambda: _notify_failed(payment.pk), robust=True)
+    return failed
 
 
 def _notify_failed(payment_id: int) -> None:
-    from .tasks import notify_payment_failed
+    from .tasks import notify_payment_failed  # the task module imports this one
 
     notify_payment_failed.delay(payment_id)
 
 
 def payment_failed_notify(payment_id: int) -> None:
-    from notifications.services import notify_member
-
     payment = Payment.objects.select_related("member__user", "member__category").get(pk=payment_id)
     notify_member(
         payment.member,
@@ -456,12 +436,9 @@ def payment_failure_reason(payment: Payment) -> str:
 
 
 def payment_timeout(payment: Payment) -> bool:
-    updated = Payment.objects.filter(pk=payment.pk, status=Status.PENDING).update(
-        status=Status.TIMEOUT, result_source="reconciliation", updated_at=timezone.now()
+    return payment_transition(
+        payment=payment, to=Status.TIMEOUT, source=Source.RECONCILIATION, audit_data={"code": "timeout"}
     )
-    if updated == 1:
-        audit_log(action=AuditLog.Action.PAYMENT_FAILED, target=payment, data={"code": "timeout"})
-    return updated == 1
 
 
 # --- Callbacks --------------------------------------------------------------------------------------------
@@ -551,7 +528,7 @@ def _apply_callback(callback: MpesaCallback):
             mpesa_receipt_number=parsed.receipt_number,
             result_code=parsed.result_code,
             result_description=parsed.result_description,
-            source="callback",
+            source=Source.CALLBACK,
         )
         if applied:
             return MpesaCallback.Outcome.APPLIED, "completed", payment
@@ -559,7 +536,7 @@ def _apply_callback(callback: MpesaCallback):
 
     if parsed.outcome is Outcome.PENDING:
         return MpesaCallback.Outcome.IGNORED, f"not final ({parsed.result_code})", payment
-    if _fail(payment, code=parsed.result_code, description=parsed.result_description, source="callback"):
+    if _fail(payment, code=parsed.result_code, description=parsed.result_description, source=Source.CALLBACK):
         return MpesaCallback.Outcome.APPLIED, f"failed ({parsed.result_code})", payment
     payment.refresh_from_db()
     if payment.status == Status.COMPLETED:
@@ -608,9 +585,7 @@ def reconcile_stale_payments(
         .values_list("pk", "last_checked_at")[:limit]
     )
     if candidates and client is None:
-        from mpesa.config import get_client
-
-        client = get_client()
+        client = mpesa_config.get_client()
     for pk, last_checked in candidates:
         claimed = (
             Payment.objects.filter(pk=pk, status=Status.PENDING, last_checked_at=last_checked).update(
@@ -640,14 +615,15 @@ def _reconcile_one(payment: Payment, *, client, oldest, summary: ReconcileSummar
         if result is not None and result.outcome is Outcome.PAID:
             if payment_complete(
                 payment=payment,
-                result_code=result.result_code or "0",
+                result_code=result.result_code or result_codes.PAID,
                 result_description=result.result_description,
-                source="query",
+                source=Source.QUERY,
             ):
                 summary.completed += 1
             return
         if result is not None and result.outcome is Outcome.FAILED:
-            if _fail(payment, code=result.result_code or "", description=result.result_description, source="query"):
+            code = result.result_code or ""
+            if _fail(payment, code=code, description=result.result_description, source=Source.QUERY):
                 summary.failed += 1
             return
     if payment.created_at < oldest:
@@ -745,7 +721,7 @@ def payment_record_offline(
             payment=payment,
             result_code="",
             result_description=f"{method_label} {reference}, received {received_on:%d %b %Y}",
-            source="offline",
+            source=Source.OFFLINE,
             actor=actor,
             completed_at=completed_at,
         )

@@ -36,6 +36,7 @@ from django.utils import timezone
 from audit.models import AuditLog
 from audit.services import audit_log
 from core.phones import mask_phone
+from core.transitions import TransitionTable
 from members.models import Document, Member, new_verification_token, private_storage
 from members.search import refresh_search_text
 from notifications.models import Message, Notification
@@ -45,6 +46,16 @@ from payments.models import MpesaCallback, Payment
 from .models import Consent, ErasureRequest
 
 logger = logging.getLogger("privacy")
+
+# to-status -> the statuses it may be entered from: only a pending request is decided, once.
+ERASURE_TRANSITIONS = TransitionTable(
+    {
+        ErasureRequest.Status.PENDING: set(),
+        ErasureRequest.Status.APPROVED: {ErasureRequest.Status.PENDING},
+        ErasureRequest.Status.REFUSED: {ErasureRequest.Status.PENDING},
+        ErasureRequest.Status.CANCELLED: {ErasureRequest.Status.PENDING},
+    }
+)
 
 ERASED_EMAIL_DOMAIN = "erased.invalid"  # RFC 2606: .invalid never resolves, so nothing is ever delivered
 ERASED_FIRST_NAME = "Erased"
@@ -93,10 +104,14 @@ def erasure_request(*, member: Member, password: str, note: str = "", request=No
 def erasure_cancel(*, member: Member, request=None) -> bool:
     """Withdraw a pending request; True when there was one."""
     with transaction.atomic():
-        updated = ErasureRequest.objects.filter(member=member, status=ErasureRequest.Status.PENDING).update(
-            status=ErasureRequest.Status.CANCELLED, decided_at=timezone.now(), decided_by=member.user
+        # The member has at most one pending request (privacy_erasure_one_pending).
+        cancelled = ERASURE_TRANSITIONS.apply(
+            ErasureRequest.objects.filter(member=member),
+            to=ErasureRequest.Status.CANCELLED,
+            decided_at=timezone.now(),
+            decided_by=member.user,
         )
-        if updated:
+        if cancelled:
             audit_log(
                 action=AuditLog.Action.ERASURE_CANCELLED,
                 actor=member.user,
@@ -104,7 +119,7 @@ def erasure_cancel(*, member: Member, request=None) -> bool:
                 data={},
                 request=request,
             )
-    return bool(updated)
+    return cancelled
 
 
 # --- Staff decisions -------------------------------------------------------------------------------------
@@ -115,10 +130,14 @@ def erasure_refuse(*, erasure: ErasureRequest, reason: str, actor, request=None)
     if not reason:
         raise ErasureError("Give the member a reason: the law lets them complain to the Data Protection Commissioner.")
     with transaction.atomic():
-        updated = ErasureRequest.objects.filter(pk=erasure.pk, status=ErasureRequest.Status.PENDING).update(
-            status=ErasureRequest.Status.REFUSED, decided_at=timezone.now(), decided_by=actor, decision_reason=reason
-        )
-        if updated != 1:
+        if not ERASURE_TRANSITIONS.apply(
+            ErasureRequest,
+            erasure.pk,
+            to=ErasureRequest.Status.REFUSED,
+            decided_at=timezone.now(),
+            decided_by=actor,
+            decision_reason=reason,
+        ):
             raise ErasureError("This request has already been decided.")
         erasure.refresh_from_db()
         audit_log(
@@ -149,8 +168,9 @@ def erasure_approve(*, erasure: ErasureRequest, actor, request=None) -> ErasureR
         anonymise_member(member_id=locked.member_id, actor=actor, source=locked.source, erasure=locked, request=request)
         # The member's note may name them; every request of theirs loses it.
         ErasureRequest.objects.filter(member_id=locked.member_id).update(member_note="")
-        ErasureRequest.objects.filter(pk=locked.pk).update(
-            status=ErasureRequest.Status.APPROVED, decided_at=timezone.now(), decided_by=actor
+        # Cannot be refused: the row is locked and was pending.
+        ERASURE_TRANSITIONS.apply(
+            ErasureRequest, locked.pk, to=ErasureRequest.Status.APPROVED, decided_at=timezone.now(), decided_by=actor
         )
         locked.refresh_from_db()
     return locked
@@ -376,11 +396,15 @@ def anonymise_rejected_applications(*, now: datetime.datetime | None = None, lim
                     anonymise_member(member_id=member.pk, actor=None, source=ErasureRequest.Source.RETENTION)
                     reason = f"Rejected application kept for {days} days (REJECTED_APPLICATION_RETENTION_DAYS)."
                     ErasureRequest.objects.filter(member=member).update(member_note="")
-                    if pending is not None:
-                        ErasureRequest.objects.filter(pk=pending.pk).update(
-                            status=ErasureRequest.Status.APPROVED, decided_at=timezone.now(), decision_reason=reason
-                        )
-                    else:
+                    # The member's pending request is answered by the erasure; if there is none (or the
+                    # member withdrew it meanwhile), the erasure is recorded as its own request.
+                    if pending is None or not ERASURE_TRANSITIONS.apply(
+                        ErasureRequest,
+                        pending.pk,
+                        to=ErasureRequest.Status.APPROVED,
+                        decided_at=timezone.now(),
+                        decision_reason=reason,
+                    ):
                         ErasureRequest.objects.create(
                             member=member,
                             source=ErasureRequest.Source.RETENTION,

@@ -547,7 +547,7 @@ def test_prompts_to_one_phone_are_counted_across_members_in_the_window(member, b
             phone_number=phone,
             status=Payment.Status.CANCELLED,
             result_code="1032",
-            result_source="callback",
+            result_source=Payment.Source.CALLBACK,
         )
         for who in (member, bob)
     ]
@@ -582,7 +582,7 @@ def test_pushes_mpesa_refused_do_not_count(member, daraja, settings):
         amount=1000,
         phone_number="254712345678",
         status=Payment.Status.FAILED,
-        result_source="push",
+        result_source=Payment.Source.PUSH,
     )
     assert (
         payment_initiate_mpesa(member=member, payment_type="renewal", phone="0712345678", actor=member.user).status

@@ -29,8 +29,8 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from audit.models import AuditLog
 from config.storage import s3_storages
+from dashboard.exports import delete_expired_exports
 from dashboard.models import ExportJob
-from dashboard.tasks import delete_expired_exports
 from members.models import Document, Member, private_storage
 from members.s3_storage import PrivateS3Storage
 from members.sample_files import sample_jpeg

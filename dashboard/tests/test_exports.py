@@ -27,8 +27,8 @@ from django.utils import timezone
 
 from audit.models import AuditLog
 from dashboard import exports
+from dashboard.exports import delete_expired_exports, run_export_job
 from dashboard.models import ExportJob
-from dashboard.tasks import delete_expired_exports, run_export_job
 from members.filters import MemberFilter, member_list_queryset
 from members.models import Member, MembershipCategory
 from notifications.models import Message, Notification
@@ -570,7 +570,7 @@ def test_a_failed_export_says_so(
     finance_client, finance_user, members, small_limit, django_capture_on_commit_callbacks
 ):
     with (
-        mock.patch("dashboard.tasks.write_csv", side_effect=OSError("disk full")),
+        mock.patch("dashboard.exports.write_csv", side_effect=OSError("disk full")),
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = finance_client.get(EXPORT_URL, {"format": "csv"})
@@ -584,6 +584,41 @@ def test_a_failed_export_says_so(
     assert notification.link == EXPORTS_URL
     assert "could not be written" in finance_client.get(EXPORTS_URL).content.decode()
     assert AuditLog.objects.filter(action=AuditLog.Action.EXPORTED).count() == 1  # the request only
+
+
+def test_a_stale_running_export_is_taken_over_but_a_fresh_one_is_not(finance_user, members, small_limit):
+    fresh = ExportJob.objects.create(
+        user=finance_user, format="csv", status=ExportJob.Status.RUNNING, started_at=timezone.now()
+    )
+    stale = ExportJob.objects.create(
+        user=finance_user,
+        format="csv",
+        status=ExportJob.Status.RUNNING,
+        started_at=timezone.now() - exports.STALE_RUNNING_AFTER - datetime.timedelta(minutes=1),
+    )
+    assert run_export_job(fresh.pk) is None
+    assert run_export_job(stale.pk).status == ExportJob.Status.DONE
+
+
+def test_an_export_given_up_on_while_it_was_written_stays_failed(finance_user, members, small_limit):
+    job = ExportJob.objects.create(user=finance_user, format="csv", query_string="")
+
+    def give_up_meanwhile(rows, file):
+        ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.FAILED, error="gave up")
+        return 0
+
+    with mock.patch("dashboard.exports.write_csv", side_effect=give_up_meanwhile):
+        finished = run_export_job(job.pk)
+    assert (finished.status, finished.error) == (ExportJob.Status.FAILED, "gave up")
+    assert not AuditLog.objects.filter(action=AuditLog.Action.EXPORTED).exists()
+    assert not Notification.objects.filter(user=finance_user).exists()
+
+
+def test_the_export_statuses_move_only_forward():
+    table = exports.EXPORT_TRANSITIONS
+    assert table.statuses == set(ExportJob.Status.values)
+    assert table.allowed_from(ExportJob.Status.QUEUED) == frozenset()
+    assert not [to for to in ExportJob.Status.values if table.allows(ExportJob.Status.EXPIRED, to)]
 
 
 def test_only_the_owner_or_an_admin_may_download(client, request, members, small_limit, finance_user, admin_user):

@@ -1,5 +1,6 @@
 import pytest
 
+from mpesa import result_codes
 from mpesa.result_codes import RESULT_CODES, Outcome, is_paid, lookup, member_message, normalise_code, outcome_for
 
 # Every code daraja.md section 6 lists, as Daraja spells it.
@@ -11,6 +12,16 @@ DOCUMENTED_CODES = {
 
 def test_the_table_lists_every_documented_code_and_nothing_else():
     assert set(RESULT_CODES) == DOCUMENTED_CODES
+
+
+def test_every_code_in_the_table_has_exactly_one_name():
+    names = {
+        name: value
+        for name, value in vars(result_codes).items()
+        if name.isupper() and isinstance(value, str) and value in RESULT_CODES and name != "REQUEST_ACCEPTED"
+    }
+    assert sorted(names.values()) == sorted(RESULT_CODES)
+    assert result_codes.CANCELLED_BY_USER == "1032" and result_codes.STILL_PROCESSING == "4999"
 
 
 def test_only_zero_means_paid():

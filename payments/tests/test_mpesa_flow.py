@@ -106,7 +106,7 @@ def test_a_lost_callback_is_resolved_by_reconciliation(daraja_live, approved_ali
     payment.refresh_from_db()
     assert summary.completed == 1
     assert payment.status == Payment.Status.COMPLETED
-    assert payment.result_source == "query"
+    assert payment.result_source == Payment.Source.QUERY
     assert payment.receipt_number is not None
     assert Member.objects.get(pk=approved_alice.pk).status == Member.Status.ACTIVE
 
@@ -184,7 +184,7 @@ def test_daraja_down_fails_the_attempt_without_charging(daraja, approved_alice):
         pay(approved_alice)
     payment = Payment.objects.get()
     assert payment.status == Payment.Status.FAILED
-    assert payment.result_source == "push"
+    assert payment.result_source == Payment.Source.PUSH
 
 
 @pytest.mark.security_check(6)

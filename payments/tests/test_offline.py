@@ -82,7 +82,7 @@ def test_a_cash_registration_fee_activates_an_approved_member_with_a_receipt_and
     assert (payment.method, payment.payment_type, payment.amount) == ("cash", "registration", 5000)
     assert payment.external_reference == "CASH 0042"  # spaces collapsed, upper case
     assert payment.initiated_by == finance_user
-    assert payment.result_source == "offline"
+    assert payment.result_source == Payment.Source.OFFLINE
     assert payment.receipt_number == f"RCT-{year}-000001"
     assert payment.mpesa_receipt_number is None and payment.checkout_request_id is None
     assert timezone.localdate(payment.completed_at) == today()
@@ -105,7 +105,7 @@ def test_a_cash_registration_fee_activates_an_approved_member_with_a_receipt_and
         "receipt": payment.receipt_number,
     }
     completed = AuditLog.objects.get(action=AuditLog.Action.PAYMENT_COMPLETED)
-    assert completed.data["source"] == "offline" and completed.data["method"] == "cash"
+    assert completed.data["source"] == Payment.Source.OFFLINE and completed.data["method"] == "cash"
     assert AuditLog.objects.filter(action=AuditLog.Action.STATUS_CHANGED, data__to="active").count() == 1
 
     # The member is told, once, with the receipt number: email and SMS as for M-Pesa, and in the app.

@@ -6,7 +6,7 @@ from django.core.management import BaseCommand, CommandError
 from mpesa.client import StkPushRequest, mask_phone
 from mpesa.config import get_client
 from mpesa.errors import DarajaError
-from mpesa.result_codes import lookup
+from mpesa.result_codes import PAID, lookup
 
 
 class Command(BaseCommand):
@@ -37,7 +37,7 @@ class Command(BaseCommand):
             result = client.stk_query(response.checkout_request_id)
             if not result.pending:
                 code = lookup(result.result_code)
-                style = self.style.SUCCESS if code.code == "0" else self.style.WARNING
+                style = self.style.SUCCESS if code.code == PAID else self.style.WARNING
                 self.stdout.write(style(f"outcome: {result.result_code} {result.result_description} ({code.meaning})"))
                 return
             if time.monotonic() >= deadline:

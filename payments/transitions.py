@@ -1,0 +1,104 @@
+"""The payment state machine: which status may become which, and the one function that changes it.
+
+Every change of a payment's status goes through `payment_transition`: one compare-and-set UPDATE
+(`filter(pk=..., <allowed from>).update(...)`) that acts only when it changed one row, then the audit
+entry. So a duplicate, late or concurrent callback, a reconciliation query and a second worker can never
+move a payment twice, and every move is in the audit log.
+
+    pending ──> completed      (callback, query, offline)
+       │  ╲
+       │   ──> failed / cancelled ──> completed   only when the failure came from a status query
+       │                                          (Daraja's query can wrongly report a failure; the real
+       │                                          success callback still wins: a late confirmation)
+       ╰─> timeout ──> completed / failed / cancelled   (the callback or a query came after all)
+
+Nothing leaves completed (a staff refund, when it exists, will be the one way out).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.models import AuditLog
+from audit.services import audit_log
+from core.transitions import TransitionTable
+
+from .models import Payment
+
+security_logger = logging.getLogger("security")
+
+Status = Payment.Status
+Source = Payment.Source
+
+# A failure reported by a status query may be wrong; a later success (callback or query) overrides it.
+LATE_CONFIRMATION = Q(result_source=Source.QUERY)
+
+# to-status -> the statuses it may be entered from
+PAYMENT_TRANSITIONS = TransitionTable(
+    {
+        Status.PENDING: set(),
+        Status.COMPLETED: {Status.PENDING, Status.TIMEOUT, Status.FAILED, Status.CANCELLED},
+        Status.FAILED: {Status.PENDING, Status.TIMEOUT},
+        Status.CANCELLED: {Status.PENDING, Status.TIMEOUT},
+        Status.TIMEOUT: {Status.PENDING},
+    },
+    guards={
+        (Status.FAILED, Status.COMPLETED): LATE_CONFIRMATION,
+        (Status.CANCELLED, Status.COMPLETED): LATE_CONFIRMATION,
+    },
+)
+
+AUDIT_ACTIONS: dict[str, str] = {
+    Status.COMPLETED: AuditLog.Action.PAYMENT_COMPLETED,
+    Status.FAILED: AuditLog.Action.PAYMENT_FAILED,
+    Status.CANCELLED: AuditLog.Action.PAYMENT_FAILED,
+    Status.TIMEOUT: AuditLog.Action.PAYMENT_FAILED,
+}
+
+
+def payment_transition(
+    *,
+    payment: Payment,
+    to: str,
+    source: str,
+    actor=None,
+    audit_data: Mapping | None = None,
+    effects: Callable[[], Mapping | None] | None = None,
+    **fields,
+) -> bool:
+    """Move `payment` to `to` if PAYMENT_TRANSITIONS allows it from the status it has in the database.
+
+    Sets `result_source` to `source` (a Payment.Source), `updated_at`, and `fields`. Returns True when this
+    call made the change; False when the row was not in an allowed status (someone else got there first),
+    or a unique value in `fields` (an M-Pesa receipt) is already on another payment. When it made the
+    change, it runs `effects` (in the same transaction; what it returns is added to the audit data), then
+    writes the audit entry. `payment` itself is not refreshed.
+    """
+    # No savepoint of its own: inside a caller's transaction, its effects and the change stand or fall together.
+    with transaction.atomic(savepoint=False):
+        try:
+            with transaction.atomic():
+                changed = PAYMENT_TRANSITIONS.apply(
+                    Payment.objects, payment.pk, to=to, result_source=source, updated_at=timezone.now(), **fields
+                )
+        except IntegrityError:
+            # Never credit one M-Pesa receipt twice: the unique receipt refuses the second payment.
+            security_logger.warning(
+                "M-Pesa receipt %s already used; payment %s not %s",
+                fields.get("mpesa_receipt_number"),
+                payment.pk,
+                Status(to).label.lower(),
+            )
+            return False
+        if not changed:
+            return False
+        data = dict(audit_data or {})
+        if effects is not None:
+            data.update(effects() or {})
+        audit_log(action=AUDIT_ACTIONS[to], actor=actor, target=payment, data=data)
+    return True
