@@ -49,8 +49,7 @@ from rest_framework.views import APIView
 from audit.models import AuditLog
 from audit.services import audit_log
 from core.http import private_file_response
-from core.pagination import DEFAULT_COUNT_CAP, LargeTablePaginator
-from dashboard.member_views import PAGE_SIZES, SEARCH_COUNT_CAP
+from core.pagination import DEFAULT_COUNT_CAP, PAGE_SIZES, SEARCH_COUNT_CAP, LargeTablePaginator, page_size
 
 from . import uploads
 from .filters import MemberFilter, member_list_queryset
@@ -251,7 +250,6 @@ class MemberFilterBackend(DjangoFilterBackend):
 class CappedCountPagination(BasePagination):
     """Page numbers over LargeTablePaginator: the count reads at most `cap + 1` index entries."""
 
-    page_sizes = PAGE_SIZES
     count_cap = DEFAULT_COUNT_CAP
     search_count_cap = SEARCH_COUNT_CAP  # a text search re-checks each row it counts, so it stops sooner
 
@@ -261,20 +259,13 @@ class CappedCountPagination(BasePagination):
         searching = bool(filterset is not None and filterset.form.cleaned_data.get("q"))
         cap = min(self.count_cap, self.search_count_cap) if searching else self.count_cap
         filtered = bool(filterset is not None and filterset.is_filtered)
-        self.paginator = LargeTablePaginator(queryset, self._page_size(request), filtered=filtered, count_cap=cap)
+        self.paginator = LargeTablePaginator(queryset, page_size(request), filtered=filtered, count_cap=cap)
         number = request.query_params.get("page") or 1
         try:
             self.page = self.paginator.page(number)
         except InvalidPage as error:  # not a number, or past the last page
             raise exceptions.NotFound(f"There is no page {number!s:.20} ({str(error).lower()}).") from None
         return list(self.page)
-
-    def _page_size(self, request) -> int:
-        try:
-            size = int(request.query_params.get("per_page", self.page_sizes[0]))
-        except ValueError:
-            return self.page_sizes[0]
-        return size if size in self.page_sizes else self.page_sizes[0]
 
     def _link(self, number: int | None) -> str | None:
         if number is None:
@@ -314,7 +305,7 @@ class CappedCountPagination(BasePagination):
                     "description": "There are more than `count` rows; pages past it are not offered.",
                 },
                 "page": {"type": "integer"},
-                "per_page": {"type": "integer", "enum": list(self.page_sizes)},
+                "per_page": {"type": "integer", "enum": list(PAGE_SIZES)},
                 "num_pages": {"type": "integer"},
                 "next": link,
                 "previous": link,
@@ -335,8 +326,8 @@ class CappedCountPagination(BasePagination):
                 "name": "per_page",
                 "required": False,
                 "in": "query",
-                "description": f"Rows per page, one of {', '.join(map(str, self.page_sizes))}; else the first.",
-                "schema": {"type": "integer", "enum": list(self.page_sizes)},
+                "description": f"Rows per page, one of {', '.join(map(str, PAGE_SIZES))}; else the first.",
+                "schema": {"type": "integer", "enum": list(PAGE_SIZES)},
             },
         ]
 
