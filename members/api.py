@@ -19,13 +19,14 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
+from core.api import PDFDownloadMixin, error_response, pdf_attachment
 from core.phones import normalise_phone
-from payments.api import PDFDownloadMixin, error_response, own_member, pdf_attachment
 
 from .certificates import CertificateUnavailable, certificate_pdf
 from .forms import DOCUMENT_FIELDS, RegistrationForm
 from .models import Member, Region
 from .profile import BOOLEAN_FIELDS, PROFILE_FIELDS, member_update_profile, normalise_email
+from .selectors import member_of_user_or_404
 from .services import member_register
 
 
@@ -152,7 +153,7 @@ class ProfileView(APIView):
 
     @extend_schema(responses={200: ProfileSerializer}, tags=["members"])
     def get(self, request):
-        return _profile_response(own_member(request))
+        return _profile_response(member_of_user_or_404(request.user))
 
     @extend_schema(
         request=ProfileUpdateSerializer,
@@ -169,7 +170,7 @@ class ProfileView(APIView):
         "`phone_number` needs `current_password`.",
     )
     def patch(self, request):
-        member = own_member(request)
+        member = member_of_user_or_404(request.user)
         data = request.data
         if hasattr(data, "dict"):  # a form-encoded body: one value a key
             data = data.dict()
@@ -390,7 +391,7 @@ class CertificateView(PDFDownloadMixin, APIView):
         tags=["members"],
     )
     def get(self, request):
-        member = own_member(request)
+        member = member_of_user_or_404(request.user)
         try:
             content = certificate_pdf(member)
         except CertificateUnavailable as error:

@@ -40,9 +40,8 @@ from django.urls import reverse
 from django.utils import dateformat, timezone
 
 from notifications.services import notify_member
-from payments.models import Payment
-from payments.services import payment_due
 
+from .dues import payment_due
 from .models import Member, MembershipCategory, ReminderLog
 from .services import MembershipError, member_lapse, renewal_window_opens
 
@@ -295,7 +294,7 @@ def reminder_context(member: Member, *, kind: str, today: datetime.date) -> dict
         "renewal_fee": category.renewal_fee,
         "late_fee": category.late_fee,
         "amount_due": due.amount if due else None,
-        "late_fee_included": bool(due and due.payment_type == Payment.Type.LATE_PAYMENT),
+        "late_fee_included": bool(due and due.includes_late_fee),
         "renewal_opens": renewal_window_opens(member),
         "renew_url": settings.SITE_URL.rstrip("/") + reverse("payments:pay"),
     }
@@ -326,7 +325,7 @@ def reminders_send_manual(*, member_ids, actor, request=None, today: datetime.da
     result = ManualReminders()
     members = Member.objects.filter(pk__in=list(member_ids)).select_related("user", "category").order_by("pk")
     for member in members:
-        if member.period_end is None or member.status not in (Status.ACTIVE, Status.GRACE, Status.EXPIRED):
+        if not member.can_renew:
             result.not_applicable += 1
             continue
         kind = Kind.GRACE_ENDED if member.status == Status.EXPIRED else Kind.DAYS_30

@@ -10,16 +10,15 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.http import client_ip
 from core.phones import mask_phone
-from members.models import Member
+from members.dues import PaymentError, payment_due
+from members.selectors import member_of_user_or_404
 
 from .forms import MpesaPayForm
 from .models import Payment
 from .receipts import receipt_pdf
 from .services import (
-    PaymentError,
     callback_process,
     callback_receive,
-    payment_due,
     payment_failure_reason,
     payment_initiate_mpesa,
 )
@@ -49,16 +48,9 @@ def mpesa_callback(request, token=""):
     return JsonResponse(ACCEPTED)
 
 
-def _own_member(request) -> Member:
-    try:
-        return Member.objects.select_related("category", "user").get(user=request.user)
-    except Member.DoesNotExist:
-        raise Http404 from None
-
-
 @login_required
 def pay(request):
-    member = _own_member(request)
+    member = member_of_user_or_404(request.user)
     due = payment_due(member)
     form = MpesaPayForm(
         request.POST or None,
@@ -89,7 +81,7 @@ def pay(request):
 def history(request):
     """The member's own payments, filterable by status, type and year; one query per page whatever
     the number of payments (plus the count for the paginator)."""
-    member = _own_member(request)
+    member = member_of_user_or_404(request.user)
     payments = member.payments.order_by("-created_at")
     filters = {
         "status": request.GET.get("status", ""),

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.http import private_file_response
-from members.models import Member
+from members.selectors import member_of_user_or_404
 from payments.models import Payment
 
 from .consents import OPTIONAL_PURPOSES, ConsentError, consent_give, consent_withdraw, current_consents
@@ -32,13 +32,6 @@ def notice(request):
             "retention_days": settings.REJECTED_APPLICATION_RETENTION_DAYS,
         },
     )
-
-
-def _own_member(request) -> Member:
-    try:
-        return Member.objects.select_related("user", "category").get(user=request.user)
-    except Member.DoesNotExist:
-        raise Http404("You have no membership.") from None
 
 
 def _portal_context(request, member, **extra):
@@ -65,14 +58,14 @@ def _portal_context(request, member, **extra):
 @login_required
 @require_GET
 def portal(request):
-    member = _own_member(request)
+    member = member_of_user_or_404(request.user)
     return render(request, "privacy/portal.html", _portal_context(request, member))
 
 
 @login_required
 @require_POST
 def accept(request):
-    _own_member(request)
+    member_of_user_or_404(request.user)
     consent_give(
         user=request.user, purpose=Consent.Purpose.PRIVACY_NOTICE, channel=Consent.Channel.WEB, request=request
     )
@@ -83,7 +76,7 @@ def accept(request):
 @login_required
 @require_POST
 def consent(request, purpose):
-    _own_member(request)
+    member_of_user_or_404(request.user)
     if purpose not in [p.value for p in OPTIONAL_PURPOSES]:
         raise Http404
     action = request.POST.get("action")
@@ -105,7 +98,7 @@ def consent(request, purpose):
 @login_required
 @require_POST
 def download(request):
-    member = _own_member(request)
+    member = member_of_user_or_404(request.user)
     wait = export_wait_seconds(request.user)
     if wait:
         messages.error(request, f"You downloaded your data a moment ago. Try again in {wait} seconds.")
@@ -118,7 +111,7 @@ def download(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def erasure(request):
-    member = _own_member(request)
+    member = member_of_user_or_404(request.user)
     form = ErasureRequestForm(request.POST or None)
     context = {
         "member": member,
@@ -146,7 +139,7 @@ def erasure(request):
 @login_required
 @require_POST
 def erasure_cancel_view(request):
-    member = _own_member(request)
+    member = member_of_user_or_404(request.user)
     if erasure_cancel(member=member, request=request):
         messages.success(request, "Your erasure request is cancelled. Nothing was erased.")
     else:
