@@ -1,13 +1,15 @@
 """The one base for errors a service raises to refuse an action: its message is safe to show the user.
 
 The API's exception handler (api.errors) answers any DomainError in the usual error shape with its
-`status_code`, `code` and `extra`; web views show the message with `core.messages.show_domain_error`.
+`status_code`, `code` and `extra`; web views show the message with `show_domain_error` below.
 A service never needs to know which of the two called it.
 """
 
 from __future__ import annotations
 
 import math
+
+from django.contrib import messages
 
 
 class DomainError(Exception):
@@ -37,3 +39,12 @@ class DomainError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+def show_domain_error(request, error: DomainError, *, form=None, field: str | None = None, level=messages.ERROR):
+    """Tell the user why their action was refused: on `form` (a page re-rendered with it; on `field`, or at
+    the top) or, without a form, as a message on the next page shown."""
+    if form is not None:
+        form.add_error(field, error.message)
+    else:
+        messages.add_message(request, level, error.message)

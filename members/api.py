@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 from core.api import PDFDownloadMixin, error_response, pdf_attachment
 from core.phones import normalise_phone
 
-from .certificates import CertificateUnavailable, certificate_pdf
+from .certificates import certificate_pdf
 from .forms import DOCUMENT_FIELDS, RegistrationForm
 from .models import Member, Region
 from .profile import BOOLEAN_FIELDS, PROFILE_FIELDS, member_update_profile, normalise_email
@@ -368,12 +368,6 @@ class RegisterView(APIView):
 # --- GET /api/members/certificate/ ----------------------------------------------------------------------
 
 
-class CertificateNotAvailable(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "certificate_unavailable"
-    default_detail = "A membership certificate is available only while your membership is active."
-
-
 class CertificateView(PDFDownloadMixin, APIView):
     """Your membership certificate, the same PDF as the web portal's."""
 
@@ -392,8 +386,5 @@ class CertificateView(PDFDownloadMixin, APIView):
     )
     def get(self, request):
         member = member_of_user_or_404(request.user)
-        try:
-            content = certificate_pdf(member)
-        except CertificateUnavailable as error:
-            raise CertificateNotAvailable(str(error)) from None
+        content = certificate_pdf(member)  # CertificateUnavailable answers 409 (api.errors)
         return pdf_attachment(content, f"certificate-{member.membership_number}.pdf")

@@ -55,7 +55,6 @@ from . import uploads
 from .filters import MemberFilter, member_list_queryset
 from .models import Document, Member
 from .services import (
-    MembershipError,
     document_reject,
     document_verify,
     member_approve,
@@ -77,18 +76,6 @@ class HasRequiredPermissions(permissions.BasePermission):
     def has_permission(self, request, view):
         user = request.user
         return bool(user and user.is_authenticated and user.has_perms(view.required_permissions))
-
-
-class Conflict(exceptions.APIException):
-    status_code = 409
-    default_code = "conflict"
-    default_detail = "This is no longer possible in the current state."
-
-
-class Refused(exceptions.APIException):
-    status_code = 400
-    default_code = "refused"
-    default_detail = "This cannot be done yet."
 
 
 class StaffAPIView(APIView):
@@ -424,11 +411,7 @@ class StaffMemberApproveView(StaffAPIView):
     )
     def post(self, request, pk: int):
         member = get_object_or_404(Member, pk=pk)
-        try:
-            member_approve(member=member, actor=request.user, request=request)
-        except MembershipError as error:
-            still_pending = Member.objects.filter(pk=pk, status=Member.Status.PENDING).exists()
-            raise (Refused if still_pending else Conflict)(str(error)) from None
+        member_approve(member=member, actor=request.user, request=request)
         return _member_response(request, pk)
 
 
@@ -453,10 +436,7 @@ class StaffMemberRejectView(StaffAPIView):
     def post(self, request, pk: int):
         member = get_object_or_404(Member, pk=pk)
         reason = _reason(request)
-        try:
-            member_reject(member=member, reason=reason, actor=request.user, request=request)
-        except MembershipError as error:
-            raise Conflict(str(error)) from None
+        member_reject(member=member, reason=reason, actor=request.user, request=request)
         return _member_response(request, pk)
 
 
@@ -481,10 +461,7 @@ class StaffDocumentVerifyView(StaffAPIView):
     )
     def post(self, request, pk: int):
         document = get_object_or_404(Document, pk=pk)
-        try:
-            document = document_verify(document=document, actor=request.user, request=request)
-        except MembershipError as error:
-            raise Conflict(str(error)) from None
+        document = document_verify(document=document, actor=request.user, request=request)
         return _document_response(request, document)
 
 
@@ -508,10 +485,7 @@ class StaffDocumentRejectView(StaffAPIView):
     def post(self, request, pk: int):
         document = get_object_or_404(Document, pk=pk)
         reason = _reason(request)
-        try:
-            document = document_reject(document=document, reason=reason, actor=request.user, request=request)
-        except MembershipError as error:
-            raise Conflict(str(error)) from None
+        document = document_reject(document=document, reason=reason, actor=request.user, request=request)
         return _document_response(request, document)
 
 

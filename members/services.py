@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts.roles import MEMBER
 from audit.models import AuditLog
 from audit.services import audit_log
+from core.exceptions import DomainError
 from notifications.events import (
     ACTIVATED,
     APPLICATION_RECEIVED,
@@ -52,7 +53,7 @@ TRANSITIONS: dict[str, set[str]] = {
 }
 
 
-class MembershipError(Exception):
+class MembershipError(DomainError):
     """A membership action that cannot happen now; the message is safe to show to the user."""
 
 
@@ -292,7 +293,10 @@ def member_approve(*, member: Member, actor, request=None) -> Member:
         waiting = unverified_documents(member)
         if waiting:
             labels = ", ".join(DocumentType(code).label for code in waiting)
-            raise MembershipError(f"Verify every required document first (still open: {labels}).")
+            # Not a conflict: the application stays pending and can be approved once they are verified.
+            raise MembershipError(
+                f"Verify every required document first (still open: {labels}).", status_code=400, code="refused"
+            )
         now = timezone.now()
         number = next_membership_number(prefix=settings.MEMBERSHIP_NUMBER_PREFIX, year=timezone.localdate(now).year)
         member = _change_status(

@@ -11,7 +11,7 @@ from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import Throttled, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,7 +22,7 @@ from members.selectors import member_of_user_or_404
 
 from .models import Payment
 from .receipts import receipt_pdf
-from .services import PaymentError, PaymentThrottled, payment_failure_reason, payment_initiate_mpesa
+from .services import payment_failure_reason, payment_initiate_mpesa
 
 
 class PaymentSerializer(serializers.ModelSerializer):
@@ -97,19 +97,15 @@ class InitiateView(APIView):
         due = payment_due(member)
         if due is not None and data["amount"] != due.amount:
             raise ValidationError({"amount": [f"The amount due is KES {due.amount:,} ({due.payment_type})."]})
-        try:
-            payment = payment_initiate_mpesa(
-                member=member,
-                payment_type=data["payment_type"],
-                phone=data["phone_number"],
-                amount=data["amount"],
-                actor=request.user,
-                request=request,
-            )
-        except PaymentThrottled as error:
-            raise Throttled(wait=error.retry_after, detail=str(error)) from None
-        except PaymentError as error:
-            raise ValidationError({"non_field_errors": [str(error)]}) from None
+        # A refusal (PaymentError: 400; PaymentThrottled: 429 with Retry-After) is answered by api.errors.
+        payment = payment_initiate_mpesa(
+            member=member,
+            payment_type=data["payment_type"],
+            phone=data["phone_number"],
+            amount=data["amount"],
+            actor=request.user,
+            request=request,
+        )
         return Response(PaymentSerializer(payment).data, status=status.HTTP_201_CREATED)
 
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from core.exceptions import show_domain_error
 from core.http import client_ip
 from core.phones import mask_phone
 from members.dues import PaymentError, payment_due
@@ -69,7 +70,7 @@ def pay(request):
                 request=request,
             )
         except PaymentError as error:
-            form.add_error(None, str(error))
+            show_domain_error(request, error, form=form)
         else:
             return redirect("payments:detail", reference=payment.reference)
     status = 400 if request.method == "POST" else 200

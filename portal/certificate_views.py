@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET
 
+from core.exceptions import show_domain_error
 from members.certificates import CertificateUnavailable, certificate_attachment
 from members.selectors import member_of_user_or_404
 
@@ -17,5 +18,5 @@ def certificate(request):
         return certificate_attachment(member)
     except CertificateUnavailable as error:
         # The dashboard explains the member's status and what to do next; the message says why no certificate.
-        messages.warning(request, str(error))
+        show_domain_error(request, error, level=messages.WARNING)
         return redirect("portal:home")

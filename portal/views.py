@@ -4,6 +4,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from core.exceptions import show_domain_error
 from members.dues import payment_due
 from members.forms import DocumentUploadForm
 from members.models import DocumentType, Fee, Member
@@ -74,7 +75,7 @@ def document_upload(request):
                 request=request,
             )
         except MembershipError as error:
-            form.add_error(None, str(error))
+            show_domain_error(request, error, form=form)
         else:
             messages.success(request, f"{DocumentType(doc_type).label} uploaded; staff will review it.")
             return redirect("portal:home")

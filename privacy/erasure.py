@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from audit.models import AuditLog
 from audit.services import audit_log
+from core.exceptions import DomainError
 from core.phones import mask_phone
 from members.models import Document, Member, new_verification_token, private_storage
 from members.search import refresh_search_text
@@ -54,7 +55,7 @@ ERASED_MARK = "erased"
 ERASED_DATE_OF_BIRTH = datetime.date(1900, 1, 1)
 
 
-class ErasureError(Exception):
+class ErasureError(DomainError):
     """An erasure action that cannot happen now; the message is safe to show."""
 
 

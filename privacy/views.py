@@ -8,6 +8,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.exceptions import show_domain_error
 from core.http import private_file_response
 from members.selectors import member_of_user_or_404
 from payments.models import Payment
@@ -91,7 +92,7 @@ def consent(request, purpose):
         else:
             messages.error(request, "Choose whether you agree or not.")
     except ConsentError as error:
-        messages.error(request, str(error))
+        show_domain_error(request, error)
     return redirect("privacy:portal")
 
 
@@ -128,7 +129,7 @@ def erasure(request):
                 request=request,
             )
         except ErasureError as error:
-            form.add_error("password" if "password" in str(error) else None, str(error))
+            show_domain_error(request, error, form=form, field="password" if "password" in str(error) else None)
         else:
             messages.success(request, "Your request has been sent. Staff will decide on it and tell you the outcome.")
             return redirect("privacy:portal")
