@@ -195,7 +195,7 @@ def _delete_files(names: list[str]) -> None:
 
 def document_replace(*, member: Member, upload: DocumentUpload, actor, request=None) -> Document:
     """A member uploads a new file for a document type (first time, or after a rejection)."""
-    if member.status not in (Status.PENDING, Status.APPROVED):
+    if not member.is_under_review:
         raise MembershipError("Documents can only be changed while the application is under review.")
     stored: list[str] = []
     try:
@@ -251,7 +251,7 @@ def document_reject(*, document: Document, reason: str, actor, request=None) -> 
 def _document_decide(*, document, status, reason, actor, request):
     with transaction.atomic():
         updated = Document.objects.filter(
-            pk=document.pk, is_current=True, member__status__in=[Status.PENDING, Status.APPROVED]
+            pk=document.pk, is_current=True, member__status__in=Member.UNDER_REVIEW
         ).update(status=status, rejection_reason=reason, reviewed_by=actor, reviewed_at=timezone.now())
         if updated != 1:
             raise MembershipError("This document is no longer open for review.")
@@ -338,7 +338,7 @@ def member_record_registration_payment(
     paid_at = paid_at or timezone.now()
     with transaction.atomic():
         updated = Member.objects.filter(
-            pk=member.pk, registration_paid_at__isnull=True, status__in=[Status.PENDING, Status.APPROVED]
+            pk=member.pk, registration_paid_at__isnull=True, status__in=Member.UNDER_REVIEW
         ).update(registration_paid_at=paid_at, registration_payment_reference=reference[:64], updated_at=timezone.now())
         if updated != 1:
             raise MembershipError("The registration fee for this application is already recorded, or it is closed.")
@@ -380,7 +380,7 @@ def membership_renew(*, member: Member, actor, paid_on: datetime.date | None = N
     paid_on = paid_on or _today()
     with transaction.atomic():
         member = Member.objects.select_for_update(of=("self",)).select_related("category").get(pk=member.pk)
-        if member.status not in (Status.ACTIVE, Status.GRACE, Status.EXPIRED) or member.period_end is None:
+        if not member.can_renew:
             raise MembershipError("Only an active, grace or expired membership with an end date can be renewed.")
         start = max(paid_on, member.period_end + datetime.timedelta(days=1))
         end = period_end_for(start, member.category.period_months)
