@@ -82,7 +82,7 @@ class RegistrationForm(forms.Form):
     category = forms.ModelChoiceField(
         label="Membership category", queryset=MembershipCategory.objects.filter(is_active=True), widget=CategorySelect
     )
-    # Data protection: recorded as a consent to the current privacy notice version (privacy.consents).
+    # Data protection: recorded as a consent to the current privacy notice version (accounts.consents).
     accept_privacy_notice = forms.BooleanField(
         label="I have read the privacy notice",
         error_messages={"required": "Tick the box to confirm you have read the privacy notice."},

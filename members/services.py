@@ -18,6 +18,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.consents import consent_give
+from accounts.models import Consent
 from accounts.roles import MEMBER
 from audit.models import AuditLog
 from audit.services import audit_log
@@ -123,7 +125,7 @@ def member_register(
     """Create the account, the pending application and its documents, all or nothing.
 
     `consent_channel` ("web", "api" or "staff") records, in the same transaction, that the applicant accepted
-    the current privacy notice (privacy.consents); None records nothing (demo data, tests), and the portal
+    the current privacy notice (accounts.consents); None records nothing (demo data, tests), and the portal
     then asks the member to read the notice.
     """
     User = get_user_model()
@@ -134,9 +136,6 @@ def member_register(
             user.groups.add(Group.objects.get_or_create(name=MEMBER)[0])
             member = Member.objects.create(user=user, category=category, **profile)
             if consent_channel is not None:
-                from privacy.consents import consent_give
-                from privacy.models import Consent
-
                 consent_give(
                     user=user, purpose=Consent.Purpose.PRIVACY_NOTICE, channel=consent_channel, request=request
                 )

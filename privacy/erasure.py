@@ -33,6 +33,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import Consent
 from audit.models import AuditLog
 from audit.services import audit_log
 from core.exceptions import DomainError
@@ -43,7 +44,7 @@ from notifications.models import Message, Notification
 from notifications.services import notification_create
 from payments.models import MpesaCallback, Payment
 
-from .models import Consent, ErasureRequest
+from .models import ErasureRequest
 
 logger = logging.getLogger("privacy")
 

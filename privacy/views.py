@@ -8,16 +8,17 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.consents import OPTIONAL_PURPOSES, ConsentError, consent_give, consent_withdraw, current_consents
+from accounts.models import Consent
 from core.exceptions import show_domain_error
 from core.http import private_file_response
 from members.selectors import member_of_user_or_404
 from payments.models import Payment
 
-from .consents import OPTIONAL_PURPOSES, ConsentError, consent_give, consent_withdraw, current_consents
 from .erasure import ErasureError, erasure_cancel, erasure_request
 from .export import export_wait_seconds, member_data_export
 from .forms import ErasureRequestForm
-from .models import Consent, ErasureRequest
+from .models import ErasureRequest
 
 
 @require_GET
