@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from accounts.consents import consent_give
 from accounts.models import Consent
@@ -34,7 +34,7 @@ from notifications.events import (
 )
 from notifications.services import notify_member
 
-from .models import Document, DocumentType, Member, MembershipCategory
+from .models import Document, DocumentType, Member, MembershipCategory, private_storage
 from .numbering import next_membership_number
 from .search import refresh_search_text
 from .uploads import check_upload
@@ -185,8 +185,6 @@ def _store_document(member: Member, upload: DocumentUpload) -> Document:
 
 
 def _delete_files(names: list[str]) -> None:
-    from .models import private_storage
-
     storage = private_storage()
     for name in names:
         storage.delete(name)
@@ -459,8 +457,6 @@ def member_reinstate(*, member: Member, reason: str, actor, request=None) -> Mem
     """Lift a suspension. A member who never paid the registration fee goes back to approved; anyone else
     to active, and then at once to grace or expired if their period ran out meanwhile (as the daily job
     would), so the status is right from the first moment."""
-    from .lifecycle import lapse_decision
-
     reason = (reason or "").strip()
     if not reason:
         raise MembershipError("Give a reason for lifting the suspension.")
@@ -487,6 +483,29 @@ def _now_key() -> str:
 
 
 # --- Lifecycle (the daily job in members.lifecycle) ----------------------------------------------------
+
+
+def lapse_decision(member: Member, today: datetime.date) -> tuple[str, str] | None:
+    """The status `member` should move to today, with the reason shown to them; None if it stays."""
+    end = member.period_end
+    if end is None or end >= today or member.status not in (Status.ACTIVE, Status.GRACE):
+        return None
+    grace_ends = end + datetime.timedelta(days=member.category.grace_days)
+    if today <= grace_ends:
+        if member.status == Status.GRACE:
+            return None
+        return (
+            Status.GRACE,
+            f"The membership period ended on {_day(end)}; the grace period runs until {_day(grace_ends)}.",
+        )
+    if grace_ends > end:
+        return Status.EXPIRED, f"The grace period ended on {_day(grace_ends)}."
+    return Status.EXPIRED, f"The membership period ended on {_day(end)}."
+
+
+
+def _day(day: datetime.date) -> str:
+    return dateformat.format(day, "j F Y")
 
 
 def member_lapse(*, member: Member, to: str, reason: str) -> Member:
