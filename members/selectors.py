@@ -12,9 +12,7 @@ def member_of_user_or_404(user, *, related: tuple[str, ...] = (), prefetch: tupl
     """The membership of this login (with its category and user), for "my ..." pages and endpoints: no id in
     the URL, so nobody reaches another member's. Http404 when the account has none (staff, a bare login)."""
     try:
-        return (
-            Member.objects.select_related("category", "user", *related).prefetch_related(*prefetch).get(user=user)
-        )
+        return Member.objects.select_related("category", "user", *related).prefetch_related(*prefetch).get(user=user)
     except Member.DoesNotExist:
         raise Http404("This account has no membership.") from None
 
