@@ -4,8 +4,9 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from audit.models import AuditLog
 from audit.services import audit_log
+from core.admin import ReadOnlyAdmin
 
-from .models import User
+from .models import Consent, User
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -62,3 +63,14 @@ class UserAdmin(BaseUserAdmin):
                 },
                 request=request,
             )
+
+
+@admin.register(Consent)
+class ConsentAdmin(ReadOnlyAdmin):
+    """Read-only: consents are the proof of what each person agreed to, and when."""
+
+    list_display = ["pk", "user", "purpose", "version", "channel", "given_at", "withdrawn_at"]
+    list_filter = ["purpose", "version", "channel"]
+    search_fields = ["user__email"]
+    list_select_related = ["user"]
+    show_full_result_count = False

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -63,3 +64,52 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self):
         return self.first_name
+
+
+class Consent(models.Model):
+    """One agreement by one person to one purpose, under the privacy notice version then in force.
+
+    Rows are never deleted: a withdrawal sets `withdrawn_at`, a re-acceptance of a newer notice adds a row,
+    so the history shows exactly what the person had agreed to at any moment (proof the Act asks for).
+    """
+
+    class Purpose(models.TextChoices):
+        # Required: without it there is no membership (the notice explains the lawful bases).
+        PRIVACY_NOTICE = "privacy_notice", "I have read the privacy notice"
+        # Optional and consent-based (DPA 2019 s.37, commercial use): nothing about running the membership
+        # (reminders, receipts) depends on it; those follow the email/SMS switches on the profile.
+        NEWS_AND_EVENTS = "news_and_events", "News, events and surveys from the association"
+
+    class Channel(models.TextChoices):
+        WEB = "web", "Web form"
+        API = "api", "Mobile or partner app (API)"
+        STAFF = "staff", "Recorded by staff (paper form)"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consents")
+    purpose = models.CharField(max_length=30, choices=Purpose.choices)
+    version = models.CharField("privacy notice version", max_length=20)
+    given_at = models.DateTimeField(default=timezone.now)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # Made by privacy's first migration; moved here without touching the table (accounts 0003).
+        db_table = "privacy_consent"
+        ordering = ["-given_at", "-pk"]
+        indexes = [models.Index(fields=["user", "purpose", "-given_at"], name="privacy_consent_user_idx")]
+        constraints = [
+            # A double-clicked "I agree" records one consent, not two.
+            models.UniqueConstraint(
+                fields=["user", "purpose", "version"],
+                condition=models.Q(withdrawn_at__isnull=True),
+                name="privacy_consent_one_open_per_version",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_purpose_display()} v{self.version} by user {self.user_id}"
+
+    @property
+    def is_optional(self) -> bool:
+        return self.purpose != self.Purpose.PRIVACY_NOTICE

@@ -2,7 +2,9 @@
 
     {"error": {"status": 400, "code": "invalid", "message": "...", "fields": {"phone_number": ["..."]}}}
 
-`fields` is there only for input errors; nothing of a traceback ever is. Unhandled exceptions still reach
+`fields` is there only for input errors, `extra` only when a refusal carries it; nothing of a traceback ever is.
+A service's refusal (core.exceptions.DomainError: MembershipError, PaymentError...) is answered here, once,
+with its own status and code; views do not catch it. Unhandled exceptions still reach
 Django's 500 handling (logged, and a plain 500 body from `server_error`), never a debug page in production.
 """
 
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.exceptions import DomainError
 
 
 def _flatten(detail) -> list[str]:
@@ -20,7 +24,20 @@ def _flatten(detail) -> list[str]:
     return [str(detail)]
 
 
+def _api_exception(error: DomainError) -> exceptions.APIException:
+    if error.retry_after is not None:
+        # DRF's Throttled sets Retry-After and says when to come back.
+        return exceptions.Throttled(wait=error.retry_after, detail=error.message)
+    exception = exceptions.APIException(error.message, code=error.code)
+    exception.status_code = error.status_code
+    return exception
+
+
 def api_exception_handler(exc, context):
+    extra = None
+    if isinstance(exc, DomainError):
+        extra = exc.extra
+        exc = _api_exception(exc)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -39,6 +56,8 @@ def api_exception_handler(exc, context):
     body = {"error": {"status": response.status_code, "code": code, "message": message}}
     if fields:
         body["error"]["fields"] = fields
+    if extra:
+        body["error"]["extra"] = extra
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         body["error"]["retry_after_seconds"] = int(exc.wait)
     response.data = body

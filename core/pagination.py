@@ -13,6 +13,19 @@ from django.db import connections
 from django.utils.functional import cached_property
 
 DEFAULT_COUNT_CAP = 10_000
+# The page sizes a staff list offers (`?per_page=`); the first is the default.
+PAGE_SIZES = (25, 50, 100)
+# A text search's count re-reads each matching row to check it, so it stops sooner.
+SEARCH_COUNT_CAP = 1_000
+
+
+def page_size(request) -> int:
+    """The `per_page` the request asks for when it is one of PAGE_SIZES, else the default (a web or DRF request)."""
+    try:
+        size = int(request.GET.get("per_page", PAGE_SIZES[0]))
+    except ValueError:
+        return PAGE_SIZES[0]
+    return size if size in PAGE_SIZES else PAGE_SIZES[0]
 
 
 def estimated_row_count(model) -> int | None:

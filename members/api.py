@@ -19,13 +19,14 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
+from core.api import PDFDownloadMixin, error_response, pdf_attachment
 from core.phones import normalise_phone
-from payments.api import PDFDownloadMixin, error_response, own_member, pdf_attachment
 
-from .certificates import CertificateUnavailable, certificate_pdf
+from .certificates import certificate_pdf
 from .forms import DOCUMENT_FIELDS, RegistrationForm
 from .models import Member, Region
 from .profile import BOOLEAN_FIELDS, PROFILE_FIELDS, member_update_profile, normalise_email
+from .selectors import member_of_user_or_404
 from .services import member_register
 
 
@@ -152,7 +153,7 @@ class ProfileView(APIView):
 
     @extend_schema(responses={200: ProfileSerializer}, tags=["members"])
     def get(self, request):
-        return _profile_response(own_member(request))
+        return _profile_response(member_of_user_or_404(request.user))
 
     @extend_schema(
         request=ProfileUpdateSerializer,
@@ -169,7 +170,7 @@ class ProfileView(APIView):
         "`phone_number` needs `current_password`.",
     )
     def patch(self, request):
-        member = own_member(request)
+        member = member_of_user_or_404(request.user)
         data = request.data
         if hasattr(data, "dict"):  # a form-encoded body: one value a key
             data = data.dict()
@@ -367,12 +368,6 @@ class RegisterView(APIView):
 # --- GET /api/members/certificate/ ----------------------------------------------------------------------
 
 
-class CertificateNotAvailable(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "certificate_unavailable"
-    default_detail = "A membership certificate is available only while your membership is active."
-
-
 class CertificateView(PDFDownloadMixin, APIView):
     """Your membership certificate, the same PDF as the web portal's."""
 
@@ -390,9 +385,6 @@ class CertificateView(PDFDownloadMixin, APIView):
         tags=["members"],
     )
     def get(self, request):
-        member = own_member(request)
-        try:
-            content = certificate_pdf(member)
-        except CertificateUnavailable as error:
-            raise CertificateNotAvailable(str(error)) from None
+        member = member_of_user_or_404(request.user)
+        content = certificate_pdf(member)  # CertificateUnavailable answers 409 (api.errors)
         return pdf_attachment(content, f"certificate-{member.membership_number}.pdf")

@@ -49,13 +49,12 @@ from rest_framework.views import APIView
 from audit.models import AuditLog
 from audit.services import audit_log
 from core.http import private_file_response
-from core.pagination import DEFAULT_COUNT_CAP, PAGE_SIZES, SEARCH_COUNT_CAP, LargeTablePaginator
+from core.pagination import DEFAULT_COUNT_CAP, PAGE_SIZES, SEARCH_COUNT_CAP, LargeTablePaginator, page_size
 
 from . import uploads
 from .filters import MemberFilter, member_list_queryset
 from .models import Document, Member
 from .services import (
-    MembershipError,
     document_reject,
     document_verify,
     member_approve,
@@ -77,18 +76,6 @@ class HasRequiredPermissions(permissions.BasePermission):
     def has_permission(self, request, view):
         user = request.user
         return bool(user and user.is_authenticated and user.has_perms(view.required_permissions))
-
-
-class Conflict(exceptions.APIException):
-    status_code = 409
-    default_code = "conflict"
-    default_detail = "This is no longer possible in the current state."
-
-
-class Refused(exceptions.APIException):
-    status_code = 400
-    default_code = "refused"
-    default_detail = "This cannot be done yet."
 
 
 class StaffAPIView(APIView):
@@ -250,7 +237,6 @@ class MemberFilterBackend(DjangoFilterBackend):
 class CappedCountPagination(BasePagination):
     """Page numbers over LargeTablePaginator: the count reads at most `cap + 1` index entries."""
 
-    page_sizes = PAGE_SIZES
     count_cap = DEFAULT_COUNT_CAP
     search_count_cap = SEARCH_COUNT_CAP  # a text search re-checks each row it counts, so it stops sooner
 
@@ -260,20 +246,13 @@ class CappedCountPagination(BasePagination):
         searching = bool(filterset is not None and filterset.form.cleaned_data.get("q"))
         cap = min(self.count_cap, self.search_count_cap) if searching else self.count_cap
         filtered = bool(filterset is not None and filterset.is_filtered)
-        self.paginator = LargeTablePaginator(queryset, self._page_size(request), filtered=filtered, count_cap=cap)
+        self.paginator = LargeTablePaginator(queryset, page_size(request), filtered=filtered, count_cap=cap)
         number = request.query_params.get("page") or 1
         try:
             self.page = self.paginator.page(number)
         except InvalidPage as error:  # not a number, or past the last page
             raise exceptions.NotFound(f"There is no page {number!s:.20} ({str(error).lower()}).") from None
         return list(self.page)
-
-    def _page_size(self, request) -> int:
-        try:
-            size = int(request.query_params.get("per_page", self.page_sizes[0]))
-        except ValueError:
-            return self.page_sizes[0]
-        return size if size in self.page_sizes else self.page_sizes[0]
 
     def _link(self, number: int | None) -> str | None:
         if number is None:
@@ -313,7 +292,7 @@ class CappedCountPagination(BasePagination):
                     "description": "There are more than `count` rows; pages past it are not offered.",
                 },
                 "page": {"type": "integer"},
-                "per_page": {"type": "integer", "enum": list(self.page_sizes)},
+                "per_page": {"type": "integer", "enum": list(PAGE_SIZES)},
                 "num_pages": {"type": "integer"},
                 "next": link,
                 "previous": link,
@@ -334,8 +313,8 @@ class CappedCountPagination(BasePagination):
                 "name": "per_page",
                 "required": False,
                 "in": "query",
-                "description": f"Rows per page, one of {', '.join(map(str, self.page_sizes))}; else the first.",
-                "schema": {"type": "integer", "enum": list(self.page_sizes)},
+                "description": f"Rows per page, one of {', '.join(map(str, PAGE_SIZES))}; else the first.",
+                "schema": {"type": "integer", "enum": list(PAGE_SIZES)},
             },
         ]
 
@@ -432,11 +411,7 @@ class StaffMemberApproveView(StaffAPIView):
     )
     def post(self, request, pk: int):
         member = get_object_or_404(Member, pk=pk)
-        try:
-            member_approve(member=member, actor=request.user, request=request)
-        except MembershipError as error:
-            still_pending = Member.objects.filter(pk=pk, status=Member.Status.PENDING).exists()
-            raise (Refused if still_pending else Conflict)(str(error)) from None
+        member_approve(member=member, actor=request.user, request=request)
         return _member_response(request, pk)
 
 
@@ -461,10 +436,7 @@ class StaffMemberRejectView(StaffAPIView):
     def post(self, request, pk: int):
         member = get_object_or_404(Member, pk=pk)
         reason = _reason(request)
-        try:
-            member_reject(member=member, reason=reason, actor=request.user, request=request)
-        except MembershipError as error:
-            raise Conflict(str(error)) from None
+        member_reject(member=member, reason=reason, actor=request.user, request=request)
         return _member_response(request, pk)
 
 
@@ -489,10 +461,7 @@ class StaffDocumentVerifyView(StaffAPIView):
     )
     def post(self, request, pk: int):
         document = get_object_or_404(Document, pk=pk)
-        try:
-            document = document_verify(document=document, actor=request.user, request=request)
-        except MembershipError as error:
-            raise Conflict(str(error)) from None
+        document = document_verify(document=document, actor=request.user, request=request)
         return _document_response(request, document)
 
 
@@ -516,10 +485,7 @@ class StaffDocumentRejectView(StaffAPIView):
     def post(self, request, pk: int):
         document = get_object_or_404(Document, pk=pk)
         reason = _reason(request)
-        try:
-            document = document_reject(document=document, reason=reason, actor=request.user, request=request)
-        except MembershipError as error:
-            raise Conflict(str(error)) from None
+        document = document_reject(document=document, reason=reason, actor=request.user, request=request)
         return _document_response(request, document)
 
 

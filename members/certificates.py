@@ -20,6 +20,8 @@ from django.urls import reverse
 from django.utils import timezone
 from fpdf import FPDF
 
+from core.exceptions import DomainError
+
 from .models import Member
 
 Status = Member.Status
@@ -30,8 +32,10 @@ CERTIFIABLE = (Status.ACTIVE, Status.GRACE)
 GREEN = (25, 135, 84)
 
 
-class CertificateUnavailable(Exception):
+class CertificateUnavailable(DomainError):
     """This member cannot have a certificate now; the message is safe to show to the member."""
+
+    code = "certificate_unavailable"
 
 
 def verification_url(member: Member) -> str:

@@ -36,7 +36,7 @@ def payment_state_condition(state: str, today=None) -> Q:
     if state == PaymentState.PAID_UP:
         return Q(status=Status.ACTIVE) & (Q(period_end__isnull=True) | Q(period_end__gte=today))
     if state == PaymentState.UNPAID:
-        return Q(status__in=[Status.PENDING, Status.APPROVED], registration_paid_at__isnull=True)
+        return Q(status__in=Member.UNDER_REVIEW, registration_paid_at__isnull=True)
     if state == PaymentState.OVERDUE:
         return Q(status__in=[Status.GRACE, Status.EXPIRED]) | Q(status=Status.ACTIVE, period_end__lt=today)
     raise ValueError(state)

@@ -9,7 +9,8 @@ from django.utils import timezone
 from core.phones import normalise_phone
 
 from .models import Country, DocumentType, Member, MembershipCategory, Region
-from .uploads import ALLOWED_TYPES, EXTENSIONS
+from .services import DocumentUpload
+from .uploads import ALLOWED_TYPES, EXTENSIONS, check_upload
 from .uploads import describe_types as _describe
 
 DOCUMENT_FIELDS = {code: f"document_{code}" for code in DocumentType.values}
@@ -82,7 +83,7 @@ class RegistrationForm(forms.Form):
     category = forms.ModelChoiceField(
         label="Membership category", queryset=MembershipCategory.objects.filter(is_active=True), widget=CategorySelect
     )
-    # Data protection: recorded as a consent to the current privacy notice version (privacy.consents).
+    # Data protection: recorded as a consent to the current privacy notice version (accounts.consents).
     accept_privacy_notice = forms.BooleanField(
         label="I have read the privacy notice",
         error_messages={"required": "Tick the box to confirm you have read the privacy notice."},
@@ -164,8 +165,6 @@ class RegistrationForm(forms.Form):
         return data
 
     def _check_documents(self, data):
-        from .uploads import check_upload
-
         for code, field_name in DOCUMENT_FIELDS.items():
             upload = data.get(field_name)
             if upload:
@@ -177,8 +176,6 @@ class RegistrationForm(forms.Form):
     files_need_reselecting = False
 
     def document_uploads(self):
-        from .services import DocumentUpload
-
         return [
             DocumentUpload(doc_type=code, file=self.cleaned_data[field_name])
             for code, field_name in DOCUMENT_FIELDS.items()
@@ -208,8 +205,6 @@ class DocumentUploadForm(forms.Form):
     file = forms.FileField()
 
     def clean(self):
-        from .uploads import check_upload
-
         data = super().clean()
         if data.get("doc_type") and data.get("file"):
             try:

@@ -37,14 +37,16 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
-from django.utils import dateformat, timezone
+from django.utils import timezone
 
+from audit.models import AuditLog
+from audit.services import audit_log
+from notifications.models import Notification
 from notifications.services import notify_member
-from payments.models import Payment
-from payments.services import payment_due
 
+from .dues import payment_due
 from .models import Member, MembershipCategory, ReminderLog
-from .services import MembershipError, member_lapse, renewal_window_opens
+from .services import MembershipError, lapse_decision, member_lapse, renewal_window_opens
 
 logger = logging.getLogger("members.lifecycle")
 
@@ -145,24 +147,6 @@ def membership_expire_lapsed(*, today: datetime.date | None = None) -> LapseCoun
             else:
                 counts.expired += 1
     return counts
-
-
-def lapse_decision(member: Member, today: datetime.date) -> tuple[str, str] | None:
-    """The status `member` should move to today, with the reason shown to them; None if it stays."""
-    end = member.period_end
-    if end is None or end >= today or member.status not in (Status.ACTIVE, Status.GRACE):
-        return None
-    grace_ends = end + datetime.timedelta(days=member.category.grace_days)
-    if today <= grace_ends:
-        if member.status == Status.GRACE:
-            return None
-        return (
-            Status.GRACE,
-            f"The membership period ended on {_day(end)}; the grace period runs until {_day(grace_ends)}.",
-        )
-    if grace_ends > end:
-        return Status.EXPIRED, f"The grace period ended on {_day(grace_ends)}."
-    return Status.EXPIRED, f"The membership period ended on {_day(end)}."
 
 
 def _lapsed(today: datetime.date) -> Q:
@@ -295,14 +279,10 @@ def reminder_context(member: Member, *, kind: str, today: datetime.date) -> dict
         "renewal_fee": category.renewal_fee,
         "late_fee": category.late_fee,
         "amount_due": due.amount if due else None,
-        "late_fee_included": bool(due and due.payment_type == Payment.Type.LATE_PAYMENT),
+        "late_fee_included": bool(due and due.includes_late_fee),
         "renewal_opens": renewal_window_opens(member),
         "renew_url": settings.SITE_URL.rstrip("/") + reverse("payments:pay"),
     }
-
-
-def _day(day: datetime.date) -> str:
-    return dateformat.format(day, "j F Y")
 
 
 # --- Reminders staff send by hand (the member list's bulk action) ---------------------------------------------
@@ -318,15 +298,11 @@ class ManualReminders:
 def reminders_send_manual(*, member_ids, actor, request=None, today: datetime.date | None = None) -> ManualReminders:
     """Send the renewal reminder (or the expired notice) now to each of `member_ids` that has a period to
     renew, at most once a day per member, and audit each one."""
-    from audit.models import AuditLog
-    from audit.services import audit_log
-    from notifications.models import Notification
-
     today = today or timezone.localdate()
     result = ManualReminders()
     members = Member.objects.filter(pk__in=list(member_ids)).select_related("user", "category").order_by("pk")
     for member in members:
-        if member.period_end is None or member.status not in (Status.ACTIVE, Status.GRACE, Status.EXPIRED):
+        if not member.can_renew:
             result.not_applicable += 1
             continue
         kind = Kind.GRACE_ENDED if member.status == Status.EXPIRED else Kind.DAYS_30

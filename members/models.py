@@ -37,6 +37,14 @@ class Region(models.Model):
         return self.name
 
 
+class Fee(models.TextChoices):
+    """What a payment pays for; the category's fees (registration_fee, renewal_fee, late_fee) say how much."""
+
+    REGISTRATION = "registration", "Registration fee"
+    RENEWAL = "renewal", "Renewal fee"
+    LATE_PAYMENT = "late_payment", "Late payment"
+
+
 class DocumentType(models.TextChoices):
     NATIONAL_ID = "national_id", "National ID or passport copy"
     PASSPORT_PHOTO = "passport_photo", "Passport photo"
@@ -102,6 +110,11 @@ class Member(models.Model):
         MALE = "male", "Male"
         OTHER = "other", "Other"
         UNDISCLOSED = "undisclosed", "Prefer not to say"
+
+    # An application staff are still deciding (documents open, the registration fee awaited).
+    UNDER_REVIEW: tuple[str, ...] = (Status.PENDING, Status.APPROVED)
+    # A membership that has (had) a period: renewal extends it; life members have no end date.
+    WITH_PERIOD: tuple[str, ...] = (Status.ACTIVE, Status.GRACE, Status.EXPIRED)
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="member")
     membership_number = models.CharField(max_length=32, unique=True, null=True, blank=True, editable=False)
@@ -188,6 +201,19 @@ class Member(models.Model):
     @property
     def registration_paid(self):
         return self.registration_paid_at is not None
+
+    @property
+    def is_under_review(self) -> bool:
+        return self.status in self.UNDER_REVIEW
+
+    @property
+    def registration_fee_due(self) -> bool:
+        return self.is_under_review and not self.registration_paid
+
+    @property
+    def can_renew(self) -> bool:
+        """Has a period that a renewal extends, whether or not the renewal window is open yet."""
+        return self.status in self.WITH_PERIOD and self.period_end is not None
 
     def current_documents(self):
         return self.documents.filter(is_current=True)

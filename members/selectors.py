@@ -1,10 +1,20 @@
-"""Reads for staff pages: one query per list page whatever its length."""
+"""Reads: the member behind a login, and staff pages' lists (one query per list page whatever its length)."""
 
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.http import Http404
 
 from .models import Document, Member
 from .search import search_condition
+
+
+def member_of_user_or_404(user, *, related: tuple[str, ...] = (), prefetch: tuple[str, ...] = ()) -> Member:
+    """The membership of this login (with its category and user), for "my ..." pages and endpoints: no id in
+    the URL, so nobody reaches another member's. Http404 when the account has none (staff, a bare login)."""
+    try:
+        return Member.objects.select_related("category", "user", *related).prefetch_related(*prefetch).get(user=user)
+    except Member.DoesNotExist:
+        raise Http404("This account has no membership.") from None
 
 
 def _current_documents(status: str):

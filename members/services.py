@@ -16,12 +16,15 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
+from accounts.consents import consent_give
+from accounts.models import Consent
 from accounts.roles import MEMBER
 from audit.models import AuditLog
 from audit.services import audit_log
 from core.transitions import TransitionTable
+from core.exceptions import DomainError
 from notifications.events import (
     ACTIVATED,
     APPLICATION_RECEIVED,
@@ -32,7 +35,7 @@ from notifications.events import (
 )
 from notifications.services import notify_member
 
-from .models import Document, DocumentType, Member, MembershipCategory
+from .models import Document, DocumentType, Member, MembershipCategory, private_storage
 from .numbering import next_membership_number
 from .search import refresh_search_text
 from .uploads import check_upload
@@ -53,7 +56,7 @@ TRANSITIONS: dict[str, set[str]] = {
 }
 
 
-class MembershipError(Exception):
+class MembershipError(DomainError):
     """A membership action that cannot happen now; the message is safe to show to the user."""
 
 
@@ -123,7 +126,7 @@ def member_register(
     """Create the account, the pending application and its documents, all or nothing.
 
     `consent_channel` ("web", "api" or "staff") records, in the same transaction, that the applicant accepted
-    the current privacy notice (privacy.consents); None records nothing (demo data, tests), and the portal
+    the current privacy notice (accounts.consents); None records nothing (demo data, tests), and the portal
     then asks the member to read the notice.
     """
     User = get_user_model()
@@ -134,9 +137,6 @@ def member_register(
             user.groups.add(Group.objects.get_or_create(name=MEMBER)[0])
             member = Member.objects.create(user=user, category=category, **profile)
             if consent_channel is not None:
-                from privacy.consents import consent_give
-                from privacy.models import Consent
-
                 consent_give(
                     user=user, purpose=Consent.Purpose.PRIVACY_NOTICE, channel=consent_channel, request=request
                 )
@@ -186,8 +186,6 @@ def _store_document(member: Member, upload: DocumentUpload) -> Document:
 
 
 def _delete_files(names: list[str]) -> None:
-    from .models import private_storage
-
     storage = private_storage()
     for name in names:
         storage.delete(name)
@@ -195,7 +193,7 @@ def _delete_files(names: list[str]) -> None:
 
 def document_replace(*, member: Member, upload: DocumentUpload, actor, request=None) -> Document:
     """A member uploads a new file for a document type (first time, or after a rejection)."""
-    if member.status not in (Status.PENDING, Status.APPROVED):
+    if not member.is_under_review:
         raise MembershipError("Documents can only be changed while the application is under review.")
     stored: list[str] = []
     try:
@@ -262,7 +260,7 @@ DOCUMENT_TRANSITIONS = TransitionTable(
 
 def _document_decide(*, document, status, reason, actor, request):
     with transaction.atomic():
-        open_for_review = Document.objects.filter(is_current=True, member__status__in=[Status.PENDING, Status.APPROVED])
+        open_for_review = Document.objects.filter(is_current=True, member__status__in=Member.UNDER_REVIEW)
         if not DOCUMENT_TRANSITIONS.apply(
             open_for_review,
             document.pk,
@@ -310,7 +308,10 @@ def member_approve(*, member: Member, actor, request=None) -> Member:
         waiting = unverified_documents(member)
         if waiting:
             labels = ", ".join(DocumentType(code).label for code in waiting)
-            raise MembershipError(f"Verify every required document first (still open: {labels}).")
+            # Not a conflict: the application stays pending and can be approved once they are verified.
+            raise MembershipError(
+                f"Verify every required document first (still open: {labels}).", status_code=400, code="refused"
+            )
         now = timezone.now()
         number = next_membership_number(prefix=settings.MEMBERSHIP_NUMBER_PREFIX, year=timezone.localdate(now).year)
         member = _change_status(
@@ -352,7 +353,7 @@ def member_record_registration_payment(
     paid_at = paid_at or timezone.now()
     with transaction.atomic():
         updated = Member.objects.filter(
-            pk=member.pk, registration_paid_at__isnull=True, status__in=[Status.PENDING, Status.APPROVED]
+            pk=member.pk, registration_paid_at__isnull=True, status__in=Member.UNDER_REVIEW
         ).update(registration_paid_at=paid_at, registration_payment_reference=reference[:64], updated_at=timezone.now())
         if updated != 1:
             raise MembershipError("The registration fee for this application is already recorded, or it is closed.")
@@ -394,7 +395,7 @@ def membership_renew(*, member: Member, actor, paid_on: datetime.date | None = N
     paid_on = paid_on or _today()
     with transaction.atomic():
         member = Member.objects.select_for_update(of=("self",)).select_related("category").get(pk=member.pk)
-        if member.status not in (Status.ACTIVE, Status.GRACE, Status.EXPIRED) or member.period_end is None:
+        if not member.can_renew:
             raise MembershipError("Only an active, grace or expired membership with an end date can be renewed.")
         start = max(paid_on, member.period_end + datetime.timedelta(days=1))
         end = period_end_for(start, member.category.period_months)
@@ -474,8 +475,6 @@ def member_reinstate(*, member: Member, reason: str, actor, request=None) -> Mem
     """Lift a suspension. A member who never paid the registration fee goes back to approved; anyone else
     to active, and then at once to grace or expired if their period ran out meanwhile (as the daily job
     would), so the status is right from the first moment."""
-    from .lifecycle import lapse_decision
-
     reason = (reason or "").strip()
     if not reason:
         raise MembershipError("Give a reason for lifting the suspension.")
@@ -502,6 +501,29 @@ def _now_key() -> str:
 
 
 # --- Lifecycle (the daily job in members.lifecycle) ----------------------------------------------------
+
+
+def lapse_decision(member: Member, today: datetime.date) -> tuple[str, str] | None:
+    """The status `member` should move to today, with the reason shown to them; None if it stays."""
+    end = member.period_end
+    if end is None or end >= today or member.status not in (Status.ACTIVE, Status.GRACE):
+        return None
+    grace_ends = end + datetime.timedelta(days=member.category.grace_days)
+    if today <= grace_ends:
+        if member.status == Status.GRACE:
+            return None
+        return (
+            Status.GRACE,
+            f"The membership period ended on {_day(end)}; the grace period runs until {_day(grace_ends)}.",
+        )
+    if grace_ends > end:
+        return Status.EXPIRED, f"The grace period ended on {_day(grace_ends)}."
+    return Status.EXPIRED, f"The membership period ended on {_day(end)}."
+
+
+
+def _day(day: datetime.date) -> str:
+    return dateformat.format(day, "j F Y")
 
 
 def member_lapse(*, member: Member, to: str, reason: str) -> Member:

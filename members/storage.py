@@ -4,6 +4,8 @@ On the filesystem (the default) a directory outside every public URL (PRIVATE_ME
 STORAGE_BACKEND=s3 the private/ prefix of a private bucket (members.s3_storage.PrivateS3Storage).
 """
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, storages
 from django.core.signals import setting_changed
@@ -32,8 +34,6 @@ class PrivateDocumentStorage(FileSystemStorage):
 
     @property
     def location(self):
-        from pathlib import Path
-
         return str(Path(self.base_location).resolve())
 
     @property

@@ -7,71 +7,22 @@ Too many prompts (payments.services' per-member and per-phone limits) answer 429
 
 from __future__ import annotations
 
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import Throttled, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from members.models import Member
+from core.api import PDFDownloadMixin, error_response, pdf_attachment
+from members.dues import payment_due
+from members.selectors import member_of_user_or_404
 
 from .models import Payment
 from .receipts import receipt_pdf
-from .services import PaymentError, PaymentThrottled, payment_due, payment_failure_reason, payment_initiate_mpesa
-
-
-class ErrorDetailSerializer(serializers.Serializer):
-    status = serializers.IntegerField()
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
-    retry_after_seconds = serializers.IntegerField(required=False)
-
-
-class ErrorSerializer(serializers.Serializer):
-    """api.errors' one error shape, for the OpenAPI description."""
-
-    error = ErrorDetailSerializer()
-
-
-def error_response(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
-
-class PDFRenderer(BaseRenderer):
-    """Lets a client ask for `Accept: application/pdf`; the views hand it finished bytes."""
-
-    media_type = "application/pdf"
-    format = "pdf"
-    charset = None
-    render_style = "binary"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data
-
-
-class PDFDownloadMixin:
-    """A view answering a PDF download, or an error in the usual JSON shape whatever the Accept header."""
-
-    renderer_classes = [JSONRenderer, PDFRenderer]
-
-    def handle_exception(self, exc):
-        response = super().handle_exception(exc)
-        self.request.accepted_renderer = JSONRenderer()
-        self.request.accepted_media_type = JSONRenderer.media_type
-        return response
-
-
-def pdf_attachment(content: bytes, filename: str) -> HttpResponse:
-    response = HttpResponse(content, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "private, no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+from .services import payment_failure_reason, payment_initiate_mpesa
 
 
 class PaymentSerializer(serializers.ModelSerializer):
@@ -107,13 +58,6 @@ class InitiateSerializer(serializers.Serializer):
     payment_type = serializers.ChoiceField(choices=Payment.Type.choices)
 
 
-def own_member(request) -> Member:
-    try:
-        return Member.objects.select_related("category", "user").get(user=request.user)
-    except Member.DoesNotExist:
-        raise Http404("This account has no membership.") from None
-
-
 class HistoryPagination(PageNumberPagination):
     page_size = 20
     page_size_query_param = "page_size"
@@ -125,7 +69,7 @@ class PaymentHistoryView(generics.ListAPIView):
     pagination_class = HistoryPagination
 
     def get_queryset(self):
-        return Payment.objects.filter(member=own_member(self.request)).order_by("-created_at", "-pk")
+        return Payment.objects.filter(member=member_of_user_or_404(self.request.user)).order_by("-created_at", "-pk")
 
     @extend_schema(tags=["payments"])
     def get(self, request, *args, **kwargs):
@@ -146,26 +90,22 @@ class InitiateView(APIView):
         tags=["payments"],
     )
     def post(self, request):
-        member = own_member(request)
+        member = member_of_user_or_404(request.user)
         serializer = InitiateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         due = payment_due(member)
         if due is not None and data["amount"] != due.amount:
             raise ValidationError({"amount": [f"The amount due is KES {due.amount:,} ({due.payment_type})."]})
-        try:
-            payment = payment_initiate_mpesa(
-                member=member,
-                payment_type=data["payment_type"],
-                phone=data["phone_number"],
-                amount=data["amount"],
-                actor=request.user,
-                request=request,
-            )
-        except PaymentThrottled as error:
-            raise Throttled(wait=error.retry_after, detail=str(error)) from None
-        except PaymentError as error:
-            raise ValidationError({"non_field_errors": [str(error)]}) from None
+        # A refusal (PaymentError: 400; PaymentThrottled: 429 with Retry-After) is answered by api.errors.
+        payment = payment_initiate_mpesa(
+            member=member,
+            payment_type=data["payment_type"],
+            phone=data["phone_number"],
+            amount=data["amount"],
+            actor=request.user,
+            request=request,
+        )
         return Response(PaymentSerializer(payment).data, status=status.HTTP_201_CREATED)
 
 

@@ -3,6 +3,8 @@ import secrets
 from django.conf import settings
 from django.db import models
 
+from members.models import Fee
+
 
 def new_reference():
     # Appears in URLs and the API: unguessable, not sequential.
@@ -14,10 +16,8 @@ def new_callback_token():
 
 
 class Payment(models.Model):
-    class Type(models.TextChoices):
-        REGISTRATION = "registration", "Registration fee"
-        RENEWAL = "renewal", "Renewal fee"
-        LATE_PAYMENT = "late_payment", "Late payment"
+    # What is due is a membership rule (members.dues); a payment pays one of those fees.
+    Type = Fee
 
     class Method(models.TextChoices):
         MPESA = "mpesa", "M-Pesa"

@@ -27,13 +27,12 @@ from audit.models import AuditLog
 from audit.services import audit_log
 from core.phones import mask_phone, normalise_phone
 from core.sequences import next_number
+from members.dues import PaymentError, amount_due_check, nothing_due_message, payment_due
 from members.models import Member
 from members.services import (
     MembershipError,
     member_record_registration_payment,
     membership_renew,
-    renewal_is_late,
-    renewal_window_opens,
 )
 from mpesa import config as mpesa_config
 from mpesa import result_codes
@@ -56,61 +55,14 @@ RECEIPT_PREFIX = "RCT"
 RECEIPT_WIDTH = 6
 
 
-class PaymentError(Exception):
-    """A payment that cannot be made now; the message is safe to show to the member."""
-
-
 class PaymentThrottled(PaymentError):
     """Too many M-Pesa prompts for this member or this phone just now; `retry_after` is in seconds."""
 
+    status_code = 429
+    code = "throttled"
+
     def __init__(self, message: str, *, retry_after: float):
-        super().__init__(message)
-        self.retry_after = max(1, math.ceil(retry_after))
-
-
-@dataclass(frozen=True)
-class AmountDue:
-    payment_type: str
-    amount: int
-    description: str
-
-
-# --- What is due -------------------------------------------------------------------------------------
-
-
-def payment_due(member: Member, *, today: datetime.date | None = None) -> AmountDue | None:
-    """What this member can pay now, decided by the server from the category; None when nothing is due."""
-    today = today or timezone.localdate()
-    category = member.category
-    if member.status in (Member.Status.PENDING, Member.Status.APPROVED) and not member.registration_paid:
-        return AmountDue(Type.REGISTRATION, category.registration_fee, f"{category.name} registration fee")
-    if member.status in (Member.Status.ACTIVE, Member.Status.GRACE, Member.Status.EXPIRED):
-        if not category.period_months or member.period_end is None:
-            return None  # life membership: nothing to renew
-        opens = renewal_window_opens(member)
-        if today < opens:
-            return None
-        if renewal_is_late(member, today):
-            return AmountDue(
-                Type.LATE_PAYMENT,
-                category.renewal_fee + category.late_fee,
-                f"{category.name} renewal with late fee",
-            )
-        return AmountDue(Type.RENEWAL, category.renewal_fee, f"{category.name} renewal")
-    return None
-
-
-def _check_due(member: Member, payment_type: str, amount: int | None) -> AmountDue:
-    due = payment_due(member)
-    if due is None:
-        raise PaymentError("Nothing is due on this membership right now.")
-    if payment_type != due.payment_type:
-        raise PaymentError(
-            f"The payment due is the {due.description} of KES {due.amount:,} ({due.payment_type}), not {payment_type}."
-        )
-    if amount is not None and int(amount) != due.amount:
-        raise PaymentError(f"The amount due is KES {due.amount:,}, not KES {amount:,}.")
-    return due
+        super().__init__(message, retry_after=retry_after)
 
 
 # --- Starting an M-Pesa payment -----------------------------------------------------------------------
@@ -142,7 +94,7 @@ def payment_initiate_mpesa(
     with transaction.atomic():
         # One member starts one payment at a time: the member row is the lock.
         member = Member.objects.select_for_update(of=("self",)).select_related("category").get(pk=member.pk)
-        due = _check_due(member, payment_type, amount)
+        due = amount_due_check(member, payment_type=payment_type, amount=amount)
         _check_prompt_limits(member, phone)
         payment = Payment.objects.create(
             member=member,
@@ -695,7 +647,7 @@ def payment_record_offline(
         _refuse_recorded_reference(method, reference)
         due = payment_due(member, today=received_on)
         if due is None:
-            raise PaymentError(_nothing_due_message(member))
+            raise PaymentError(nothing_due_message(member))
         if amount is not None and int(amount) != due.amount:
             raise PaymentError(f"The amount due is KES {due.amount:,} ({due.description}), not KES {int(amount):,}.")
         try:
@@ -757,17 +709,3 @@ def _refuse_recorded_reference(method: str, reference: str) -> None:
             f"{Payment.Method(method).label} reference {reference} is already recorded: receipt "
             f"{existing.receipt_number or existing.reference}, KES {existing.amount:,} for {existing.member.full_name}."
         )
-
-
-def _nothing_due_message(member: Member) -> str:
-    message = "Nothing is due on this membership right now"
-    if member.status in (Member.Status.PENDING, Member.Status.APPROVED) and member.registration_paid_at:
-        paid = timezone.localdate(member.registration_paid_at)
-        reference = member.registration_payment_reference
-        return f"{message}: the registration fee was received on {paid:%d %b %Y} ({reference})."
-    if member.status in (Member.Status.ACTIVE, Member.Status.GRACE, Member.Status.EXPIRED) and member.period_end:
-        opens = renewal_window_opens(member)
-        return f"{message}: the membership runs to {member.period_end:%d %b %Y}; renewal opens {opens:%d %b %Y}."
-    if member.status in (Member.Status.ACTIVE, Member.Status.GRACE, Member.Status.EXPIRED):
-        return f"{message}: this membership does not expire."
-    return f"{message} (the membership is {member.get_status_display().lower()})."

@@ -8,18 +8,18 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from core.exceptions import show_domain_error
 from core.http import client_ip
 from core.phones import mask_phone
-from members.models import Member
+from members.dues import PaymentError, payment_due
+from members.selectors import member_of_user_or_404
 
 from .forms import MpesaPayForm
 from .models import Payment
 from .receipts import receipt_pdf
 from .services import (
-    PaymentError,
     callback_process,
     callback_receive,
-    payment_due,
     payment_failure_reason,
     payment_initiate_mpesa,
 )
@@ -49,16 +49,9 @@ def mpesa_callback(request, token=""):
     return JsonResponse(ACCEPTED)
 
 
-def _own_member(request) -> Member:
-    try:
-        return Member.objects.select_related("category", "user").get(user=request.user)
-    except Member.DoesNotExist:
-        raise Http404 from None
-
-
 @login_required
 def pay(request):
-    member = _own_member(request)
+    member = member_of_user_or_404(request.user)
     due = payment_due(member)
     form = MpesaPayForm(
         request.POST or None,
@@ -77,7 +70,7 @@ def pay(request):
                 request=request,
             )
         except PaymentError as error:
-            form.add_error(None, str(error))
+            show_domain_error(request, error, form=form)
         else:
             return redirect("payments:detail", reference=payment.reference)
     status = 400 if request.method == "POST" else 200
@@ -89,7 +82,7 @@ def pay(request):
 def history(request):
     """The member's own payments, filterable by status, type and year; one query per page whatever
     the number of payments (plus the count for the paginator)."""
-    member = _own_member(request)
+    member = member_of_user_or_404(request.user)
     payments = member.payments.order_by("-created_at")
     filters = {
         "status": request.GET.get("status", ""),

@@ -3,12 +3,11 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from members.models import Member
 from members.profile import member_update_profile
+from members.selectors import member_of_user_or_404
 
 from .profile_forms import ProfileForm
 
@@ -16,10 +15,7 @@ from .profile_forms import ProfileForm
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile(request):
-    try:
-        member = Member.objects.select_related("user", "category").get(user=request.user)
-    except Member.DoesNotExist:
-        raise Http404("You have no membership.") from None
+    member = member_of_user_or_404(request.user)
     if request.method != "POST":
         return render(request, "portal/profile.html", {"form": ProfileForm(member=member), "member": member})
     form = ProfileForm(request.POST, member=member)

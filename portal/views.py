@@ -1,15 +1,16 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from core.exceptions import show_domain_error
+from members.dues import payment_due
 from members.forms import DocumentUploadForm
-from members.models import DocumentType, Member
+from members.models import DocumentType, Fee, Member
+from members.selectors import member_of_user_or_404
 from members.services import DocumentUpload, MembershipError, document_replace, missing_documents
 from notifications.selectors import notifications_latest
-from payments.services import payment_due
 
 STATUS_EXPLANATIONS = {
     Member.Status.PENDING: "Your application is being reviewed. Staff check your documents, then approve it.",
@@ -24,22 +25,16 @@ STATUS_EXPLANATIONS = {
 }
 
 
-def _own_member(request) -> Member:
-    try:
-        return (
-            Member.objects.select_related("category", "country", "region", "user")
-            .prefetch_related("documents")
-            .get(user=request.user)
-        )
-    except Member.DoesNotExist:
-        raise Http404("You have no membership application.") from None
+def _member_with_documents(request) -> Member:
+    # The home page lists the documents and shows the address: loaded with the member.
+    return member_of_user_or_404(request.user, related=("country", "region"), prefetch=("documents",))
 
 
 @login_required
 def home(request):
     if not hasattr(request.user, "member"):
         return redirect("home")
-    return _render_home(request, _own_member(request))
+    return _render_home(request, _member_with_documents(request))
 
 
 def _render_home(request, member, *, upload_form=None, status=200):
@@ -54,12 +49,12 @@ def _render_home(request, member, *, upload_form=None, status=200):
             {"code": code, "label": DocumentType(code).label, "document": by_type.get(code)}
             for code in missing_documents(member)
         ],
-        "fee_due": member.status in (Member.Status.PENDING, Member.Status.APPROVED) and not member.registration_paid,
-        "uploadable": member.status in (Member.Status.PENDING, Member.Status.APPROVED),
+        "fee_due": member.registration_fee_due,
+        "uploadable": member.is_under_review,
         "upload_form": upload_form,
         "payments": member.payments.order_by("-created_at")[:5],
         "latest_notifications": notifications_latest(user=member.user, limit=3),
-        "renewal": due if due and due.payment_type != "registration" else None,
+        "renewal": due if due and due.payment_type != Fee.REGISTRATION else None,
         "days_left": (member.period_end - timezone.localdate()).days if member.period_end else None,
     }
     return render(request, "portal/home.html", context, status=status)
@@ -68,7 +63,7 @@ def _render_home(request, member, *, upload_form=None, status=200):
 @login_required
 @require_POST
 def document_upload(request):
-    member = _own_member(request)
+    member = _member_with_documents(request)
     form = DocumentUploadForm(request.POST, request.FILES)
     if form.is_valid():
         doc_type = form.cleaned_data["doc_type"]
@@ -80,8 +75,8 @@ def document_upload(request):
                 request=request,
             )
         except MembershipError as error:
-            form.add_error(None, str(error))
+            show_domain_error(request, error, form=form)
         else:
             messages.success(request, f"{DocumentType(doc_type).label} uploaded; staff will review it.")
             return redirect("portal:home")
-    return _render_home(request, _own_member(request), upload_form=form, status=400)
+    return _render_home(request, _member_with_documents(request), upload_form=form, status=400)

@@ -2,18 +2,7 @@ from django.contrib import admin
 
 from core.admin import ReadOnlyAdmin
 
-from .models import Consent, ErasureRequest
-
-
-@admin.register(Consent)
-class ConsentAdmin(ReadOnlyAdmin):
-    """Read-only: consents are the proof of what each person agreed to, and when."""
-
-    list_display = ["pk", "user", "purpose", "version", "channel", "given_at", "withdrawn_at"]
-    list_filter = ["purpose", "version", "channel"]
-    search_fields = ["user__email"]
-    list_select_related = ["user"]
-    show_full_result_count = False
+from .models import ErasureRequest
 
 
 @admin.register(ErasureRequest)

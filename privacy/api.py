@@ -8,7 +8,7 @@ from rest_framework.exceptions import Throttled
 from rest_framework.views import APIView
 
 from core.http import private_file_response
-from payments.api import own_member
+from members.selectors import member_of_user_or_404
 
 from .export import export_wait_seconds, member_data_export
 
@@ -25,7 +25,7 @@ class DataExportView(APIView):
         },
     )
     def get(self, request):
-        member = own_member(request)
+        member = member_of_user_or_404(request.user)
         wait = export_wait_seconds(request.user)
         if wait:
             raise Throttled(wait=wait, detail="You downloaded your data a moment ago.")

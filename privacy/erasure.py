@@ -32,9 +32,12 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from accounts.models import Consent
 from audit.models import AuditLog
 from audit.services import audit_log
+from core.exceptions import DomainError
 from core.phones import mask_phone
 from core.transitions import TransitionTable
 from members.models import Document, Member, new_verification_token, private_storage
@@ -43,7 +46,7 @@ from notifications.models import Message, Notification
 from notifications.services import notification_create
 from payments.models import MpesaCallback, Payment
 
-from .models import Consent, ErasureRequest
+from .models import ErasureRequest
 
 logger = logging.getLogger("privacy")
 
@@ -65,7 +68,7 @@ ERASED_MARK = "erased"
 ERASED_DATE_OF_BIRTH = datetime.date(1900, 1, 1)
 
 
-class ErasureError(Exception):
+class ErasureError(DomainError):
     """An erasure action that cannot happen now; the message is safe to show."""
 
 
@@ -335,8 +338,6 @@ def _end_sessions(user_id: int) -> None:
 
 
 def _end_tokens(user) -> None:
-    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-
     for token in OutstandingToken.objects.filter(user=user):
         BlacklistedToken.objects.get_or_create(token=token)
 

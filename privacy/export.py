@@ -21,13 +21,14 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.models import Consent
 from audit.models import AuditLog
 from audit.services import audit_log
 from members.models import Document, Member
 from notifications.models import Message, Notification
 from payments.models import Payment
 
-from .models import Consent, ErasureRequest
+from .models import ErasureRequest
 
 logger = logging.getLogger("privacy")
 

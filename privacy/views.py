@@ -8,15 +8,17 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.consents import OPTIONAL_PURPOSES, ConsentError, consent_give, consent_withdraw, current_consents
+from accounts.models import Consent
+from core.exceptions import show_domain_error
 from core.http import private_file_response
-from members.models import Member
+from members.selectors import member_of_user_or_404
 from payments.models import Payment
 
-from .consents import OPTIONAL_PURPOSES, ConsentError, consent_give, consent_withdraw, current_consents
 from .erasure import ErasureError, erasure_cancel, erasure_request
 from .export import export_wait_seconds, member_data_export
 from .forms import ErasureRequestForm
-from .models import Consent, ErasureRequest
+from .models import ErasureRequest
 
 
 @require_GET
@@ -32,13 +34,6 @@ def notice(request):
             "retention_days": settings.REJECTED_APPLICATION_RETENTION_DAYS,
         },
     )
-
-
-def _own_member(request) -> Member:
-    try:
-        return Member.objects.select_related("user", "category").get(user=request.user)
-    except Member.DoesNotExist:
-        raise Http404("You have no membership.") from None
 
 
 def _portal_context(request, member, **extra):
@@ -65,14 +60,14 @@ def _portal_context(request, member, **extra):
 @login_required
 @require_GET
 def portal(request):
-    member = _own_member(request)
+    member = member_of_user_or_404(request.user)
     return render(request, "privacy/portal.html", _portal_context(request, member))
 
 
 @login_required
 @require_POST
 def accept(request):
-    _own_member(request)
+    member_of_user_or_404(request.user)
     consent_give(
         user=request.user, purpose=Consent.Purpose.PRIVACY_NOTICE, channel=Consent.Channel.WEB, request=request
     )
@@ -83,7 +78,7 @@ def accept(request):
 @login_required
 @require_POST
 def consent(request, purpose):
-    _own_member(request)
+    member_of_user_or_404(request.user)
     if purpose not in [p.value for p in OPTIONAL_PURPOSES]:
         raise Http404
     action = request.POST.get("action")
@@ -98,14 +93,14 @@ def consent(request, purpose):
         else:
             messages.error(request, "Choose whether you agree or not.")
     except ConsentError as error:
-        messages.error(request, str(error))
+        show_domain_error(request, error)
     return redirect("privacy:portal")
 
 
 @login_required
 @require_POST
 def download(request):
-    member = _own_member(request)
+    member = member_of_user_or_404(request.user)
     wait = export_wait_seconds(request.user)
     if wait:
         messages.error(request, f"You downloaded your data a moment ago. Try again in {wait} seconds.")
@@ -118,7 +113,7 @@ def download(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def erasure(request):
-    member = _own_member(request)
+    member = member_of_user_or_404(request.user)
     form = ErasureRequestForm(request.POST or None)
     context = {
         "member": member,
@@ -135,7 +130,7 @@ def erasure(request):
                 request=request,
             )
         except ErasureError as error:
-            form.add_error("password" if "password" in str(error) else None, str(error))
+            show_domain_error(request, error, form=form, field="password" if "password" in str(error) else None)
         else:
             messages.success(request, "Your request has been sent. Staff will decide on it and tell you the outcome.")
             return redirect("privacy:portal")
@@ -146,7 +141,7 @@ def erasure(request):
 @login_required
 @require_POST
 def erasure_cancel_view(request):
-    member = _own_member(request)
+    member = member_of_user_or_404(request.user)
     if erasure_cancel(member=member, request=request):
         messages.success(request, "Your erasure request is cancelled. Nothing was erased.")
     else:

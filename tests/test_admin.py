@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.models import Consent
 from audit.models import AuditLog
 from audit.services import audit_log
 from core.models import YearlyCounter
@@ -15,7 +16,7 @@ from dashboard.models import ExportJob
 from members.models import Document, Member, ReminderLog
 from notifications.models import Message, Notification
 from payments.models import MpesaCallback, Payment
-from privacy.models import Consent, ErasureRequest
+from privacy.models import ErasureRequest
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

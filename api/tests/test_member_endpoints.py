@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from pypdf import PdfReader
 
+from accounts.models import Consent
 from audit.models import AuditLog
 from daraja_simulator import outcomes
 from members.api import ProfileUpdateSerializer, RegisterThrottle, RegistrationSerializer
@@ -20,7 +21,6 @@ from members.profile import PROFILE_FIELDS
 from members.sample_files import sample_jpeg, sample_pdf, sample_png
 from payments.models import Payment
 from payments.services import PaymentThrottled, payment_initiate_mpesa
-from privacy.models import Consent
 from tests.factories import PASSWORD, MemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,16 +11,12 @@ from django.utils import timezone
 from audit.models import AuditLog
 from config.celery import app as celery_app
 from core.models import YearlyCounter
+from members.dues import payment_due
 from members.models import Member
 from members.services import document_verify, member_approve, period_end_for
 from notifications.models import Message, Notification
 from payments.models import Payment
-from payments.services import (
-    DuplicatePaymentError,
-    PaymentError,
-    payment_due,
-    payment_record_offline,
-)
+from payments.services import DuplicatePaymentError, PaymentError, payment_record_offline
 from tests.concurrency import run_together
 from tests.factories import MemberFactory, UserFactory, load_reference_data
 

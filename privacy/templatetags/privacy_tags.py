@@ -1,6 +1,6 @@
 from django import template
 
-from ..consents import needs_notice_acceptance
+from accounts.consents import needs_notice_acceptance
 
 register = template.Library()
 

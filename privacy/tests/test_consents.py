@@ -3,11 +3,11 @@ privacy notice changes."""
 
 import pytest
 
+from accounts.consents import ConsentError, consent_give, consent_withdraw, needs_notice_acceptance
+from accounts.models import Consent
 from audit.models import AuditLog
 from members.models import Country, Member, MembershipCategory, Region
 from members.services import DocumentUpload, member_register
-from privacy.consents import ConsentError, consent_give, consent_withdraw, needs_notice_acceptance
-from privacy.models import Consent
 
 pytestmark = pytest.mark.django_db
 Purpose = Consent.Purpose

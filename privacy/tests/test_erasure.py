@@ -8,13 +8,14 @@ import pytest
 from django.apps import apps
 from django.contrib.sessions.models import Session
 
+from accounts.consents import consent_give
+from accounts.models import Consent
 from audit.models import AuditLog
 from members.models import Document, Member
 from members.selectors import member_search
 from payments.models import MpesaCallback, Payment
-from privacy.consents import consent_give
 from privacy.erasure import ErasureError, erasure_approve, erasure_request
-from privacy.models import Consent, ErasureRequest
+from privacy.models import ErasureRequest
 from tests.factories import PASSWORD, MemberFactory
 
 from .conftest import give_history, make_active

@@ -6,8 +6,8 @@ import zipfile
 
 import pytest
 
+from accounts.consents import consent_give
 from audit.models import AuditLog
-from privacy.consents import consent_give
 from tests.factories import PASSWORD
 
 from .conftest import give_history, make_active

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from audit.models import AuditLog
 from audit.services import audit_log
+from core.exceptions import DomainError
 from core.http import client_ip
 
 from .models import Consent
@@ -21,7 +22,7 @@ Purpose = Consent.Purpose
 OPTIONAL_PURPOSES = [p for p in Purpose if p != Purpose.PRIVACY_NOTICE]
 
 
-class ConsentError(Exception):
+class ConsentError(DomainError):
     """A consent change that cannot happen; the message is safe to show."""
 
 

@@ -5,9 +5,9 @@ import datetime
 import pytest
 from django.utils import timezone
 
+from members.dues import PaymentError, amount_due_check, nothing_due_message, payment_due
 from members.models import Member, MembershipCategory
 from members.services import membership_renew
-from payments.services import payment_due
 
 pytestmark = pytest.mark.django_db
 
@@ -55,6 +55,35 @@ def test_after_grace_the_late_fee_is_added(alice):
 def test_life_members_never_owe_a_renewal(alice):
     member = active(alice, end=D(2026, 12, 31), category="life")
     assert payment_due(member, today=D(2026, 12, 30)) is None
+
+
+def test_the_check_refuses_another_fee_or_amount_than_is_due(alice):
+    assert amount_due_check(alice, payment_type="registration", amount=5000).amount == 5000
+    with pytest.raises(PaymentError, match="not renewal"):
+        amount_due_check(alice, payment_type="renewal", amount=None)
+    with pytest.raises(PaymentError, match="not KES 10"):
+        amount_due_check(alice, payment_type="registration", amount=10)
+
+
+def test_the_check_refuses_when_nothing_is_due(alice):
+    member = active(alice, end=D(2099, 12, 31))
+    with pytest.raises(PaymentError, match="Nothing is due"):
+        amount_due_check(member, payment_type="renewal", amount=None)
+
+
+def test_nothing_due_says_when_renewal_opens_or_that_life_membership_does_not_expire(alice):
+    member = active(alice, end=D(2099, 12, 31))
+    assert "renewal opens" in nothing_due_message(member)
+    life = active(alice, end=D(2099, 12, 31), category="life")
+    Member.objects.filter(pk=life.pk).update(period_end=None)
+    life.refresh_from_db()
+    assert nothing_due_message(life).endswith("this membership does not expire.")
+
+
+def test_the_late_fee_is_named_on_what_is_due(alice):
+    member = active(alice, end=D(2026, 12, 31), status=Member.Status.EXPIRED)
+    assert payment_due(member, today=D(2027, 1, 31)).includes_late_fee
+    assert not payment_due(member, today=D(2027, 1, 30)).includes_late_fee
 
 
 def test_an_early_renewal_extends_from_the_current_end_date(alice):
