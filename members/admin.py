@@ -125,7 +125,7 @@ class DocumentAdmin(admin.ModelAdmin):
     def download(self, obj):
         if obj is None or obj.pk is None:
             return "-"
-        url = reverse("document_download", args=[obj.pk])
+        url = reverse("members:document_download", args=[obj.pk])
         return format_html('<a href="{}">Download {}</a>', url, obj.original_name)
 
     def has_add_permission(self, request):

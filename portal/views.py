@@ -38,7 +38,7 @@ def _own_member(request) -> Member:
 @login_required
 def home(request):
     if not hasattr(request.user, "member"):
-        return redirect("home")
+        return redirect("accounts:home")
     return _render_home(request, _own_member(request))
 
 
