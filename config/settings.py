@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "payments",
     "privacy",
     "api",
+    "demo",
     # Two-factor (TOTP apps and single-use recovery codes) and failed-login lockouts (accounts.security).
     "django_otp",
     "django_otp.plugins.otp_totp",

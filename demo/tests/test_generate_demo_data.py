@@ -16,15 +16,9 @@ from django.utils import timezone
 from core.models import YearlyCounter
 from core.phones import normalise_phone
 from core.sequences import next_number
-from members.management.commands.generate_demo_data import (
-    DEMO_PASSWORD,
-    TakenValues,
-    _inverse,
-    national_id_for,
-    passport_for,
-    period_end,
-    phone_for,
-)
+from demo.generate import DEMO_PASSWORD
+from demo.histories import period_end
+from demo.identifiers import TakenValues, _inverse, national_id_for, passport_for, phone_for
 from members.models import Member
 from members.search import build_search_text
 from members.services import document_verify, member_approve, period_end_for
@@ -290,7 +284,7 @@ def test_derived_values_invert_and_periods_match_the_service():
 
 
 def test_the_same_seed_gives_the_same_members(reference_data):
-    from members.management.commands.generate_demo_data import Batch, DemoData, Sequences, Stats
+    from demo.histories import Batch, DemoData, Sequences, Stats
     from members.models import Country, MembershipCategory, Region
 
     now = timezone.localtime(timezone.now(), NAIROBI)
