@@ -361,6 +361,7 @@ def _drop_indexes_and_foreign_keys(models):
             cursor.execute(statement)
     return constraints + indexes + foreign_keys
 
+
 def _lock_sequences(now) -> Sequences:
     """Lock the counter rows of every year the history can touch (real approvals wait for the run), and
     continue from the larger of the counter and the largest number already used that year."""
@@ -384,6 +385,7 @@ def _lock_sequences(now) -> Sequences:
             target.setdefault(year, 0)
     return seq
 
+
 def _largest_used(model, column, prefix) -> dict[int, int]:
     """{year: largest number} among '<prefix>-<year>-<n>' values in the table (normally the counter's)."""
     table, col = connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(column)
@@ -397,12 +399,14 @@ def _largest_used(model, column, prefix) -> dict[int, int]:
         cursor.execute(sql, [prefix.replace("%", r"\%").replace("_", r"\_") + "-____-%"])
         return {int(year): int(value) for year, value in cursor.fetchall() if year.isdigit() and value is not None}
 
+
 def _save_sequences(seq: Sequences):
     for counter_prefix, values in ((seq.prefix, seq.numbers), (RECEIPT_PREFIX, seq.receipts)):
         for year, value in values.items():
             YearlyCounter.objects.filter(prefix=counter_prefix, year=year, last_value__lt=value).update(
                 last_value=value
             )
+
 
 def _write_batch(data: DemoData, writer, batch, User, Through, pre_existing):
     if pre_existing:
@@ -416,6 +420,7 @@ def _write_batch(data: DemoData, writer, batch, User, Through, pre_existing):
     writer.write(Member, batch.members)
     writer.write(Payment, payments)
 
+
 def _taken_values(first_member, count) -> TakenValues:
     """One pass over the members already there (none on a first run)."""
     taken = TakenValues(first_member, count)
@@ -425,6 +430,7 @@ def _taken_values(first_member, count) -> TakenValues:
         if id_type in TakenValues.SPACES:
             taken.add(id_type, id_number)
     return taken
+
 
 def _avoid_existing_emails(batch: Batch):
     """Emails carry the new user's id, so they never repeat generated ones; a hand-made account may
@@ -449,13 +455,10 @@ def _avoid_existing_emails(batch: Batch):
         member = members[user["id"]]
         member["search_text"] = build_search_text(
             SimpleNamespace(
-                user=SimpleNamespace(
-                    first_name=user["first_name"], last_name=user["last_name"], email=user["email"]
-                ),
+                user=SimpleNamespace(first_name=user["first_name"], last_name=user["last_name"], email=user["email"]),
                 other_names=member["other_names"],
                 membership_number=member["membership_number"],
                 id_number=member["id_number"],
                 phone_number=member["phone_number"],
             )
         )
-

@@ -733,5 +733,3 @@ def _generated_batches(data: DemoData, count, batch_size, first_user, first_memb
             except Empty:
                 pass
         thread.join()
-
-

@@ -148,4 +148,3 @@ def base36(value: int, width: int) -> str:
         value, digit = divmod(value, 36)
         out.append(BASE36[digit])
     return "".join(reversed(out))
-

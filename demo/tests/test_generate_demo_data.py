@@ -328,3 +328,24 @@ def test_settings_prefix_is_used(reference_data, settings):
     numbers = Member.objects.exclude(membership_number=None).values_list("membership_number", flat=True)
     assert numbers and all(n.startswith("ABC-") for n in numbers)
     assert YearlyCounter.objects.filter(prefix="ABC").exists()
+
+
+@pytest.mark.postgres
+def test_a_load_with_deferred_indexes_puts_every_index_and_constraint_back(reference_data, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("Deferred indexes are a PostgreSQL bulk-load path.")
+    settings.DEBUG = True
+
+    def schema():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = ANY(%s::regclass[]) "
+                "UNION ALL SELECT conname FROM pg_constraint WHERE conrelid = ANY(%s::regclass[])",
+                [["members_member", "payments_payment"]] * 2,
+            )
+            return sorted(row[0] for row in cursor.fetchall())
+
+    before = schema()
+    generate(40, seed=3, defer_indexes="yes", method="copy")
+    assert schema() == before
+    assert Member.objects.count() == 40
