@@ -24,7 +24,7 @@ from django.utils import timezone
 from accounts.roles import MEMBER
 from core.models import YearlyCounter
 from members.models import Country, Member, MembershipCategory, Region
-from members.search import build_search_text
+from members.search import member_search_text
 from payments.models import Payment
 
 from .histories import (
@@ -453,7 +453,7 @@ def _avoid_existing_emails(batch: Batch):
             lambda value: User.objects.filter(email=value).exists(),
         )
         member = members[user["id"]]
-        member["search_text"] = build_search_text(
+        member["search_text"] = member_search_text(
             SimpleNamespace(
                 user=SimpleNamespace(first_name=user["first_name"], last_name=user["last_name"], email=user["email"]),
                 other_names=member["other_names"],

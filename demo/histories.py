@@ -21,7 +21,7 @@ from django.utils import dateformat
 
 from members.models import Member
 from members.numbering import WIDTH as NUMBER_WIDTH
-from members.search import build_search_text
+from members.search import member_search_text
 from payments.models import Payment
 
 from .identifiers import PHONE_SPACE, base36, mpesa_receipt_for, phone_for
@@ -343,7 +343,7 @@ class DemoData:
                 "date_joined": applied_at,
             }
         )
-        row["search_text"] = build_search_text(
+        row["search_text"] = member_search_text(
             SimpleNamespace(
                 user=SimpleNamespace(first_name=first, last_name=last, email=email),
                 other_names=other,

@@ -20,7 +20,7 @@ from demo.generate import DEMO_PASSWORD
 from demo.histories import period_end
 from demo.identifiers import TakenValues, _inverse, national_id_for, passport_for, phone_for
 from members.models import Member
-from members.search import build_search_text
+from members.search import member_search_text
 from members.services import document_verify, member_approve, period_end_for
 from payments.models import Payment
 from tests.factories import MemberFactory
@@ -196,7 +196,7 @@ def test_payments_are_consistent(demo):
 
 def test_search_text_is_what_the_model_would_store(demo):
     for member in Member.objects.select_related("user"):
-        assert member.search_text == build_search_text(member)
+        assert member.search_text == member_search_text(member)
 
 
 def test_counters_continue_after_the_generated_numbers(demo, staff_user):
@@ -233,7 +233,7 @@ def test_running_twice_adds_more_without_collisions(demo):
         members.exclude(membership_number=None).count()
     )
     for member in Member.objects.select_related("user").order_by("-pk")[:50]:
-        assert member.search_text == build_search_text(member)
+        assert member.search_text == member_search_text(member)
 
 
 def _next_member_id():

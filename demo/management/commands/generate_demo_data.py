@@ -21,7 +21,7 @@ What it makes, as the services would have left it:
   renewal, mostly M-Pesa (unique 10-character M-Pesa receipts) and some cash, cheque and bank transfers
   (unique external references); failed, cancelled and timed-out attempts before some of them, and a few
   still pending;
-- `search_text` computed with members.search.build_search_text.
+- `search_text` computed with members.search.member_search_text.
 
 Not made: documents (there are no files to point at), audit-trail entries, notifications, reminders.
 
