@@ -53,7 +53,11 @@ class TestSearch:
             membership_number="KTS-2024-0042",
         )
         self.kamau = make(
-            first="Njeri", last="Kamau", phone_number="254798765432", id_number="29876543", user__email="njeri.k@shamba.co.ke"
+            first="Njeri",
+            last="Kamau",
+            phone_number="254798765432",
+            id_number="29876543",
+            user__email="njeri.k@shamba.co.ke",
         )
 
     @pytest.mark.parametrize(
