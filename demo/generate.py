@@ -34,9 +34,9 @@ from .histories import (
     DemoData,
     Sequences,
     Stats,
-    _finish_payment,
-    _first_free,
-    _generated_batches,
+    finish_payment,
+    first_free,
+    generated_batches,
 )
 from .identifiers import TakenValues
 from .reference import reference_data_load
@@ -283,7 +283,7 @@ def demo_data_generate(
         progress = Progress(count, "members", stream=getattr(log, "_out", log), enabled=verbose)
         done = 0
         with _explicit_timestamps(User, Member, Payment):
-            for batch in _generated_batches(data, count, batch_size, first_user, first_member, stats):
+            for batch in generated_batches(data, count, batch_size, first_user, first_member, stats):
                 _write_batch(data, writer, batch, User, Through, pre_existing)
                 done += len(batch.members)
                 progress.update(done, f"payments {stats.payments:,}")
@@ -414,7 +414,7 @@ def _write_batch(data: DemoData, writer, batch, User, Through, pre_existing):
     payments = batch.payments
     first_payment = reserve_ids(Payment, len(payments)) if payments else 0
     for offset, payment in enumerate(payments):
-        _finish_payment(payment, first_payment + offset, data.banks)
+        finish_payment(payment, first_payment + offset, data.banks)
     writer.write(User, batch.users)
     writer.write(Through, [{"user_id": u["id"], "group_id": data.member_group_id} for u in batch.users])
     writer.write(Member, batch.members)
@@ -448,7 +448,7 @@ def _avoid_existing_emails(batch: Batch):
         if user["email"] not in taken:
             continue
         local, domain = user["email"].split("@")
-        user["email"] = _first_free(
+        user["email"] = first_free(
             (f"{local}x{n}@{domain}" for n in range(1, 1000)),
             lambda value: User.objects.filter(email=value).exists(),
         )

@@ -1,7 +1,7 @@
 """One demo member's life as the services would have left it: the application, its decision, the periods,
 renewals and payments (failed attempts included), as rows (dicts keyed by attname) ready for bulk writing.
 
-DemoData.member() builds one member; _generated_batches() runs it in a thread, batch by batch.
+DemoData.member() builds one member; generated_batches() runs it in a thread, batch by batch.
 """
 
 from __future__ import annotations
@@ -590,7 +590,7 @@ class _PaymentMaker:
             if mpesa
             else "",
             "merchant_request_id": f"{_between(rng, 10000, 99999)}-{_between(rng, 10**7, 10**8)}-1" if mpesa else "",
-            "checkout_request_id": None,  # needs the id: filled in by _finish_payment
+            "checkout_request_id": None,  # needs the id: filled in by finish_payment
             "mpesa_receipt_number": None,
             "result_code": "",
             "result_description": "",
@@ -638,7 +638,7 @@ class _PaymentMaker:
                 result_source="offline",
                 completed_at=completed_at,
                 updated_at=created,
-                external_reference=(method, at.date()),  # made unique by _finish_payment
+                external_reference=(method, at.date()),  # made unique by finish_payment
                 result_description=(label, at.date()),
             )
         payment["receipt_number"] = seq.receipt_number(payment["completed_at"].year)
@@ -668,14 +668,14 @@ class _PaymentMaker:
         return payment
 
 
-def _first_free(candidates, exists):
+def first_free(candidates, exists):
     for value in candidates:
         if not exists(value):
             return value
     raise CommandError("No free value found for a generated member; try another --seed.")
 
 
-def _finish_payment(payment: dict, payment_id: int, banks) -> None:
+def finish_payment(payment: dict, payment_id: int, banks) -> None:
     """Fill what needs the payment's id: Daraja's CheckoutRequestID, the M-Pesa receipt, offline references."""
     payment["id"] = payment_id
     if payment["method"] == Payment.Method.MPESA:
@@ -696,7 +696,7 @@ def _finish_payment(payment: dict, payment_id: int, banks) -> None:
     payment["result_description"] = f"{label} {reference}, received {day:%d %b %Y}"
 
 
-def _generated_batches(data: DemoData, count, batch_size, first_user, first_member, stats):
+def generated_batches(data: DemoData, count, batch_size, first_user, first_member, stats):
     """Yield batches of generated rows. A thread generates the next batch while the caller writes this one,
     so Python and the database work at the same time (the thread touches no database)."""
     queue: Queue = Queue(maxsize=2)
