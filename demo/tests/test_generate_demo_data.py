@@ -1,6 +1,7 @@
 """generate_demo_data: realistic, consistent, unique, and the sequences continue after it."""
 
 import datetime
+import io
 import random
 import re
 import zoneinfo
@@ -349,3 +350,12 @@ def test_a_load_with_deferred_indexes_puts_every_index_and_constraint_back(refer
     generate(40, seed=3, defer_indexes="yes", method="copy")
     assert schema() == before
     assert Member.objects.count() == 40
+
+
+def test_it_reports_what_it_added_and_the_password(reference_data, settings):
+    settings.DEBUG = True
+    out, err = io.StringIO(), io.StringIO()
+    call_command("generate_demo_data", members=20, seed=4, stdout=out, stderr=err)
+    assert "Added 20 members and " in out.getvalue()
+    assert DEMO_PASSWORD in out.getvalue()
+    assert "members [" in err.getvalue()  # the progress bar
