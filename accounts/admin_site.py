@@ -29,4 +29,4 @@ class SecureAdminSite(OTPAdminSite):
         wanted = request.GET.get(REDIRECT_FIELD_NAME, "")
         if not url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()}):
             wanted = index
-        return redirect_to_login(wanted or index, login_url=reverse("login"))
+        return redirect_to_login(wanted or index, login_url=reverse("accounts:login"))

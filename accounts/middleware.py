@@ -69,7 +69,7 @@ class TwoFactorRequiredMiddleware(_ViewMiddleware):
     (nor, with the is_staff flag, any page) but the set-up and logout: without a device they set one up;
     with one they log in again with the code."""
 
-    ALLOWED_NAMES = ("two_factor_setup", "two_factor_recovery_codes", "logout")
+    ALLOWED_NAMES = ("accounts:two_factor_setup", "accounts:two_factor_recovery_codes", "accounts:logout")
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         if not _applies(request):
@@ -84,7 +84,7 @@ class TwoFactorRequiredMiddleware(_ViewMiddleware):
             messages.info(request, "Please log in again with the code from your authenticator app.")
             return redirect_to_login(request.get_full_path())
         messages.info(request, "Your role needs two-factor authentication. Set it up to continue: it takes a minute.")
-        return redirect("two_factor_setup")
+        return redirect("accounts:two_factor_setup")
 
     @staticmethod
     def _needs_two_factor(request, user) -> bool:

@@ -53,7 +53,7 @@ def login_verify(request):
     user, pending = _pending_user(request)
     if user is None:
         messages.info(request, "Please log in again: the code was not entered in time.")
-        return redirect("login")
+        return redirect("accounts:login")
     if is_locked_out(request, user.email):
         request.session.pop(PENDING_KEY, None)
         return lockout_response(request, credentials={"username": user.email})
@@ -99,7 +99,7 @@ def setup(request):
         otp_login(request, device)
         request.session[NEW_CODES_KEY] = codes
         messages.success(request, "Two-factor authentication is on.")
-        return redirect("two_factor_recovery_codes")
+        return redirect("accounts:two_factor_recovery_codes")
     context = {
         "form": form,
         "qr_svg": two_factor.qr_svg(device),
@@ -142,13 +142,13 @@ def disable(request):
     user = request.user
     if two_factor.two_factor_required(user):
         messages.error(request, "Two-factor authentication is required for your role; it cannot be turned off.")
-        return redirect("two_factor")
+        return redirect("accounts:two_factor")
     form = CurrentPasswordForm(request.POST, user=user)
     if not form.is_valid():
         return _manage_with_errors(request, form)
     two_factor.two_factor_disable(user=user, request=request)
     messages.success(request, "Two-factor authentication is off. Logging in now needs only your password.")
-    return redirect("two_factor")
+    return redirect("accounts:two_factor")
 
 
 @sensitive_post_parameters("current_password")
@@ -158,12 +158,12 @@ def disable(request):
 def regenerate_codes(request):
     user = request.user
     if not two_factor.has_two_factor(user):
-        return redirect("two_factor")
+        return redirect("accounts:two_factor")
     form = CurrentPasswordForm(request.POST, user=user)
     if not form.is_valid():
         return _manage_with_errors(request, form)
     request.session[NEW_CODES_KEY] = two_factor.recovery_codes_regenerate(user=user, request=request)
-    return redirect("two_factor_recovery_codes")
+    return redirect("accounts:two_factor_recovery_codes")
 
 
 def _manage_with_errors(request, form):

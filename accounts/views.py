@@ -31,7 +31,7 @@ class LoginView(auth_views.LoginView):
         user = form.get_user()
         if has_two_factor(user):
             start_second_step(self.request, user, next_url=self.get_success_url())
-            return redirect("login_verify")
+            return redirect("accounts:login_verify")
         return super().form_valid(form)
 
 

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "payments",
     "privacy",
     "api",
+    "demo",
     # Two-factor (TOTP apps and single-use recovery codes) and failed-login lockouts (accounts.security).
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -237,9 +238,9 @@ SPECTACULAR_SETTINGS = {
 
 # --- Users and authentication -----------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "login"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "accounts:home"
+LOGOUT_REDIRECT_URL = "accounts:login"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},

@@ -1,12 +1,15 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.admin import UserAdmin
 from audit.models import AuditLog
 from audit.services import audit_log
 from core.admin import ReadOnlyAdmin
 
 from .models import Country, Document, Member, MembershipCategory, Region, ReminderLog
+from .search import member_search_text_refresh, member_search_text_update
 
 
 @admin.register(Country)
@@ -99,6 +102,7 @@ class MemberAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        member_search_text_update(obj)
         if change and form.changed_data:
             # Field names only: values may be personal data (ID numbers) that the trail need not copy.
             audit_log(
@@ -125,7 +129,7 @@ class DocumentAdmin(admin.ModelAdmin):
     def download(self, obj):
         if obj is None or obj.pk is None:
             return "-"
-        url = reverse("document_download", args=[obj.pk])
+        url = reverse("members:document_download", args=[obj.pk])
         return format_html('<a href="{}">Download {}</a>', url, obj.original_name)
 
     def has_add_permission(self, request):
@@ -139,3 +143,19 @@ class ReminderLogAdmin(ReadOnlyAdmin):
     search_fields = ["member__user__email", "=member__membership_number"]
     list_select_related = ["member__user"]
     show_full_result_count = False
+
+
+class MemberUserAdmin(UserAdmin):
+    """accounts' user admin, plus: a member's search text follows the names and email edited here (accounts
+    sits below members, so it cannot keep the member's search text itself)."""
+
+    SEARCHED_FIELDS = {"first_name", "last_name", "email"}
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and self.SEARCHED_FIELDS & set(form.changed_data):
+            member_search_text_refresh(Member.objects.filter(user=obj).values_list("pk", flat=True))
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), MemberUserAdmin)

@@ -180,15 +180,6 @@ class Member(models.Model):
     def __str__(self):
         return f"{self.full_name} ({self.membership_number or 'applicant'})"
 
-    def save(self, *args, **kwargs):
-        from .search import build_search_text
-
-        self.search_text = build_search_text(self)
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None:
-            kwargs["update_fields"] = {*update_fields, "search_text"}
-        super().save(*args, **kwargs)
-
     @property
     def full_name(self):
         parts = [self.user.first_name, self.other_names, self.user.last_name]

@@ -21,6 +21,7 @@ from audit.services import audit_log
 from core.phones import normalise_phone
 
 from .models import Member
+from .search import member_search_text_update
 
 # Member fields a member may change, plus the account's email.
 PROFILE_FIELDS = (
@@ -89,6 +90,7 @@ def member_update_profile(*, member: Member, actor, data: Mapping[str, Any], req
             except IntegrityError:
                 # Another account took the address between our check and our write.
                 raise ValidationError({"email": EMAIL_TAKEN}) from None
+        member_search_text_update(member)
         audit_log(
             action=AuditLog.Action.PROFILE_CHANGED,
             actor=actor,

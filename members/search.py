@@ -6,9 +6,12 @@ phone (international and local form), lower-cased. On PostgreSQL a `pg_trgm` GIN
 (migration 0004) turns `LIKE '%term%'` into an index scan; on SQLite the same query scans, which is
 fine at embedded sizes.
 
-`search_text` is rebuilt whenever a member is saved (Member.save) and whenever its user is saved (a
-post_save signal in members.signals). Code that changes names, email, phone or ID number with
-`QuerySet.update()` must call `refresh_search_text()` for those members.
+`member_search_text(member)` says what the column holds. The services that change one of its inputs (the
+user's names and email, other names, membership number, ID number, phone) call
+`member_search_text_refresh()` in their transaction: registration, approval (the number), profile changes by
+the member or staff, erasure, and the admin's edits; the demo data generator writes it in bulk. Saving a
+member or a user does not touch it, so new code that writes one of those fields must call it too (the tests
+in members/tests/test_search_text.py walk each service).
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ from django.db.models import Q
 
 from core.phones import normalise_phone
 
+from .models import Member
+
 _PHONE_LIKE = re.compile(r"^\+?[\d\s()-]{9,}$")
 
 
-def build_search_text(member) -> str:
+def member_search_text(member) -> str:
+    """The lower-cased text a search for this member matches: names, email, number, ID number, phone."""
     user = member.user
     phone = member.phone_number or ""
     parts = [
@@ -86,8 +92,6 @@ def exact_identifier_condition(query: str) -> Q | None:
     Staff paste identifiers more than anything; an exact match answers in well under a millisecond where
     the trigram index needs tens, and it is what they meant. The caller falls back to `search_condition`
     when the exact match finds nobody (a partial number, say)."""
-    from .models import Member
-
     query = (query or "").strip()
     if not query or len(query.split()) > 4:
         return None
@@ -106,13 +110,17 @@ def exact_identifier_condition(query: str) -> Q | None:
     return condition or None
 
 
-def refresh_search_text(member_ids) -> int:
-    from .models import Member
+def member_search_text_update(member) -> bool:
+    """Store `search_text` as `member` (and its user) now are in memory; return whether it changed."""
+    text = member_search_text(member)
+    if text == member.search_text:
+        return False
+    Member.objects.filter(pk=member.pk).update(search_text=text)
+    member.search_text = text
+    return True
 
-    changed = 0
-    for member in Member.objects.filter(pk__in=list(member_ids)).select_related("user"):
-        text = build_search_text(member)
-        if text != member.search_text:
-            Member.objects.filter(pk=member.pk).update(search_text=text)
-            changed += 1
-    return changed
+
+def member_search_text_refresh(member_ids) -> int:
+    """Rebuild `search_text` of these members as the database now holds them; return how many changed."""
+    members = Member.objects.filter(pk__in=list(member_ids)).select_related("user")
+    return sum(member_search_text_update(member) for member in members)

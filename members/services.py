@@ -37,7 +37,7 @@ from notifications.services import notify_member
 
 from .models import Document, DocumentType, Member, MembershipCategory, private_storage
 from .numbering import next_membership_number
-from .search import refresh_search_text
+from .search import member_search_text, member_search_text_refresh
 from .uploads import check_upload
 
 Status = Member.Status
@@ -135,7 +135,9 @@ def member_register(
         with transaction.atomic():
             user = User.objects.create_user(email=email, password=password, first_name=first_name, last_name=last_name)
             user.groups.add(Group.objects.get_or_create(name=MEMBER)[0])
-            member = Member.objects.create(user=user, category=category, **profile)
+            member = Member(user=user, category=category, **profile)
+            member.search_text = member_search_text(member)
+            member.save(force_insert=True)
             if consent_channel is not None:
                 consent_give(
                     user=user, purpose=Consent.Purpose.PRIVACY_NOTICE, channel=consent_channel, request=request
@@ -323,7 +325,7 @@ def member_approve(*, member: Member, actor, request=None) -> Member:
             approved_at=now,
             approved_by=actor,
         )
-        refresh_search_text([member.pk])  # the number is searchable from now on
+        member_search_text_refresh([member.pk])  # the number is searchable from now on
         audit_log(
             action=AuditLog.Action.NUMBER_ISSUED, actor=actor, target=member, data={"number": number}, request=request
         )

@@ -17,7 +17,7 @@ from .services import member_register
 
 def register(request):
     if request.user.is_authenticated:
-        return redirect("home")
+        return redirect("accounts:home")
     form = RegistrationForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -1,6 +1,6 @@
 """The events members are told about, the context each one's templates need, and how that context is built.
 
-Each event has three templates under ``notifications/templates/notifications/``:
+Each event has three templates under ``templates/notifications/``:
 ``<event>.subject.txt`` and ``<event>.txt`` (the email) and ``<event>.sms.txt`` (one short SMS). An optional
 ``<event>.html`` becomes the email's HTML alternative.
 

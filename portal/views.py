@@ -33,7 +33,7 @@ def _member_with_documents(request) -> Member:
 @login_required
 def home(request):
     if not hasattr(request.user, "member"):
-        return redirect("home")
+        return redirect("accounts:home")
     return _render_home(request, _member_with_documents(request))
 
 

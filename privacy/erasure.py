@@ -41,7 +41,7 @@ from core.exceptions import DomainError
 from core.phones import mask_phone
 from core.transitions import TransitionTable
 from members.models import Document, Member, new_verification_token, private_storage
-from members.search import refresh_search_text
+from members.search import member_search_text_refresh
 from notifications.models import Message, Notification
 from notifications.services import notification_create
 from payments.models import MpesaCallback, Payment
@@ -257,7 +257,7 @@ def anonymise_member(
             verification_token=new_verification_token(),
             updated_at=now,
         )
-        refresh_search_text([member.pk])
+        member_search_text_refresh([member.pk])
         member.refresh_from_db()
 
         # Documents: the files go once the transaction commits (a rollback must not lose them); rows stay.

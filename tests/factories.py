@@ -10,6 +10,7 @@ from accounts.models import User
 from accounts.roles import MEMBER
 from members.models import Country, Document, Member, MembershipCategory, Region
 from members.sample_files import sample_jpeg, sample_pdf, sample_png
+from members.search import member_search_text
 
 PASSWORD = "correct horse battery staple"
 
@@ -53,6 +54,14 @@ class MemberFactory(factory.django.DjangoModelFactory):
     country = factory.LazyFunction(lambda: Country.objects.get(pk="KE"))
     region = factory.LazyFunction(lambda: Region.objects.get(country="KE", code="047"))
     physical_address = "Kenyatta Avenue, Nairobi"
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # As member_register stores it: searchable from the start.
+        member = model_class(*args, **kwargs)
+        member.search_text = member_search_text(member)
+        member.save(force_insert=True)
+        return member
 
     @factory.post_generation
     def documents(obj, create, extracted, **kwargs):

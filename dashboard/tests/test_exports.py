@@ -438,7 +438,7 @@ def test_who_may_export(client, request, members, who, expected):
         response = client.get(url)
         assert response.status_code == expected, url
         if expected == 302:
-            assert response["Location"].startswith(reverse("login"))
+            assert response["Location"].startswith(reverse("accounts:login"))
 
 
 def test_the_url_names(members):
@@ -625,7 +625,7 @@ def test_only_the_owner_or_an_admin_may_download(client, request, members, small
     job = ExportJob.objects.create(user=finance_user, format="csv", query_string="")
     run_export_job(job.pk)
     url = f"/staff/exports/{job.pk}/download/"
-    assert client.get(url)["Location"].startswith(reverse("login"))
+    assert client.get(url)["Location"].startswith(reverse("accounts:login"))
     other_finance = UserFactory(email="fred.finance@example.com", is_staff=True)
     other_finance.groups.add(finance_user.groups.get())
     for user, expected in [

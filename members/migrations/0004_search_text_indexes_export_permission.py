@@ -3,14 +3,14 @@
 from django.conf import settings
 from django.db import migrations, models
 
-from members.search import build_search_text
+from members.search import member_search_text
 
 
 def fill_search_text(apps, schema_editor):
     Member = apps.get_model("members", "Member")
     batch = []
     for member in Member.objects.select_related("user").iterator(chunk_size=2000):
-        member.search_text = build_search_text(member)
+        member.search_text = member_search_text(member)
         batch.append(member)
         if len(batch) >= 2000:
             Member.objects.bulk_update(batch, ["search_text"])

@@ -11,10 +11,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import BaseCommand, CommandError, call_command
+from django.core.management import BaseCommand, CommandError
 
 from accounts.roles import ADMIN, FINANCE, STAFF
-from members.models import Country, Member, MembershipCategory, Region
+from core.phones import normalise_phone
+from demo.reference import reference_data_load
+from members.models import Member, MembershipCategory, Region
 from members.sample_files import sample_jpeg, sample_pdf, sample_png
 from members.services import (
     DocumentUpload,
@@ -25,12 +27,6 @@ from members.services import (
 from payments.models import Payment
 from payments.services import payment_record_offline
 
-FIXTURES = {
-    Country: "fixtures/countries.json",
-    Region: "fixtures/regions.json",
-    MembershipCategory: "fixtures/membership_categories.json",
-}
-
 APPLICANTS = [
     # email, first, last, id, phone, category, county code, what happens
     ("wanjiku.kamau@example.com", "Wanjiku", "Kamau", "28765432", "0712345678", "full", "047", "pending"),
@@ -40,6 +36,10 @@ APPLICANTS = [
 ]
 
 
+def password_file():
+    return settings.BASE_DIR / "var" / "demo-password.txt"
+
+
 class Command(BaseCommand):
     help = "Load reference data if missing and create demo staff accounts and members."
 
@@ -47,10 +47,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-demo", action="store_true", help="Load reference data only.")
 
     def handle(self, *args, no_demo=False, **options):
-        for model, path in FIXTURES.items():
-            if not model.objects.exists():
-                call_command("loaddata", str(settings.BASE_DIR / path), verbosity=0)
-                self.stdout.write(f"loaded {path}")
+        for path in reference_data_load():
+            self.stdout.write(f"loaded {path}")
         if no_demo:
             return
         if not settings.DEBUG:
@@ -74,7 +72,7 @@ class Command(BaseCommand):
         )
 
     def _password(self):
-        path = settings.BASE_DIR / "var" / "demo-password.txt"
+        path = password_file()
         if path.exists():
             return path.read_text().strip()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,8 +91,6 @@ class Command(BaseCommand):
         return user
 
     def _applicant(self, email, first, last, id_number, phone, category, county, outcome, *, password, admin):
-        from core.phones import normalise_phone
-
         if get_user_model().objects.filter(email=email).exists():
             return
         category = MembershipCategory.objects.get(code=category)

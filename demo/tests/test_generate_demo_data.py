@@ -1,6 +1,7 @@
 """generate_demo_data: realistic, consistent, unique, and the sequences continue after it."""
 
 import datetime
+import io
 import random
 import re
 import zoneinfo
@@ -16,17 +17,11 @@ from django.utils import timezone
 from core.models import YearlyCounter
 from core.phones import normalise_phone
 from core.sequences import next_number
-from members.management.commands.generate_demo_data import (
-    DEMO_PASSWORD,
-    TakenValues,
-    _inverse,
-    national_id_for,
-    passport_for,
-    period_end,
-    phone_for,
-)
+from demo.generate import DEMO_PASSWORD
+from demo.histories import period_end
+from demo.identifiers import TakenValues, _inverse, national_id_for, passport_for, phone_for
 from members.models import Member
-from members.search import build_search_text
+from members.search import member_search_text
 from members.services import document_verify, member_approve, period_end_for
 from payments.models import Payment
 from tests.factories import MemberFactory
@@ -202,7 +197,7 @@ def test_payments_are_consistent(demo):
 
 def test_search_text_is_what_the_model_would_store(demo):
     for member in Member.objects.select_related("user"):
-        assert member.search_text == build_search_text(member)
+        assert member.search_text == member_search_text(member)
 
 
 def test_counters_continue_after_the_generated_numbers(demo, staff_user):
@@ -239,7 +234,7 @@ def test_running_twice_adds_more_without_collisions(demo):
         members.exclude(membership_number=None).count()
     )
     for member in Member.objects.select_related("user").order_by("-pk")[:50]:
-        assert member.search_text == build_search_text(member)
+        assert member.search_text == member_search_text(member)
 
 
 def _next_member_id():
@@ -290,7 +285,7 @@ def test_derived_values_invert_and_periods_match_the_service():
 
 
 def test_the_same_seed_gives_the_same_members(reference_data):
-    from members.management.commands.generate_demo_data import Batch, DemoData, Sequences, Stats
+    from demo.histories import Batch, DemoData, Sequences, Stats
     from members.models import Country, MembershipCategory, Region
 
     now = timezone.localtime(timezone.now(), NAIROBI)
@@ -334,3 +329,33 @@ def test_settings_prefix_is_used(reference_data, settings):
     numbers = Member.objects.exclude(membership_number=None).values_list("membership_number", flat=True)
     assert numbers and all(n.startswith("ABC-") for n in numbers)
     assert YearlyCounter.objects.filter(prefix="ABC").exists()
+
+
+@pytest.mark.postgres
+def test_a_load_with_deferred_indexes_puts_every_index_and_constraint_back(reference_data, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("Deferred indexes are a PostgreSQL bulk-load path.")
+    settings.DEBUG = True
+
+    def schema():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = ANY(%s::regclass[]) "
+                "UNION ALL SELECT conname FROM pg_constraint WHERE conrelid = ANY(%s::regclass[])",
+                [["members_member", "payments_payment"]] * 2,
+            )
+            return sorted(row[0] for row in cursor.fetchall())
+
+    before = schema()
+    generate(40, seed=3, defer_indexes="yes", method="copy")
+    assert schema() == before
+    assert Member.objects.count() == 40
+
+
+def test_it_reports_what_it_added_and_the_password(reference_data, settings):
+    settings.DEBUG = True
+    out, err = io.StringIO(), io.StringIO()
+    call_command("generate_demo_data", members=20, seed=4, stdout=out, stderr=err)
+    assert "Added 20 members and " in out.getvalue()
+    assert DEMO_PASSWORD in out.getvalue()
+    assert "members [" in err.getvalue()  # the progress bar
