@@ -72,15 +72,3 @@ class LargeTablePaginator(Paginator):
             return f"more than {count:,}"
         return f"{count:,}"
 
-
-PAGE_SIZES = (25, 50, 100)
-# A text search's count re-reads each matching row to check it, so it stops sooner.
-SEARCH_COUNT_CAP = 1_000
-
-
-def page_size(request) -> int:
-    try:
-        size = int(request.GET.get("per_page", PAGE_SIZES[0]))
-    except ValueError:
-        return PAGE_SIZES[0]
-    return size if size in PAGE_SIZES else PAGE_SIZES[0]

@@ -23,8 +23,8 @@ from accounts.models import Consent
 from accounts.roles import MEMBER
 from audit.models import AuditLog
 from audit.services import audit_log
-from core.transitions import TransitionTable
 from core.exceptions import DomainError
+from core.transitions import TransitionTable
 from notifications.events import (
     ACTIVATED,
     APPLICATION_RECEIVED,
