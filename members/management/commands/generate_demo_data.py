@@ -70,7 +70,7 @@ DEMO_PASSWORD = "demo-member-2026"  # noqa: S105
 RECEIPT_PREFIX = "RCT"  # payments.services.RECEIPT_PREFIX
 RECEIPT_WIDTH = 6  # payments.services.RECEIPT_WIDTH
 YEARS = 5  # applications are spread over this many years before today
-RENEWAL_WINDOW_DAYS = getattr(settings, "RENEWAL_WINDOW_DAYS", 60)
+RENEWAL_WINDOW_DAYS = settings.RENEWAL_WINDOW_DAYS
 
 # --- Names ---------------------------------------------------------------------------------------------
 # Each list is in rough order of how common the name is; a Zipf-like weight makes the first names common
