@@ -3,7 +3,7 @@
 
     python3 dev.py run     set up everything and serve the app on http://127.0.0.1:8000/
     python3 dev.py test    set up everything and run the whole test suite (extra args go to pytest)
-    python3 dev.py check   lint, missing-migration and deployment checks (CI runs these too)
+    python3 dev.py check   lint, format, import layers, missing-migration and deployment checks (CI runs these)
     python3 dev.py lock    after editing requirements*.in: write the hashed requirements*.txt (pip-compile)
 
 Set-up is idempotent: a virtualenv in .venv with the pinned requirements (reinstalled only when
@@ -179,6 +179,11 @@ def cmd_check(argv: list[str]) -> None:
     check_locks()
     say("ruff")
     run(BIN / "ruff", "check", ".")
+    say("ruff format: the code is formatted as `ruff format .` writes it")
+    run(BIN / "ruff", "format", "--check", ".")
+    if has_import_contracts():
+        say("import-linter: the app layers in pyproject.toml hold")
+        run(BIN / "lint-imports")
     say("missing migrations")
     manage("makemigrations", "--check", "--dry-run")
     say("deployment checks with the documented production settings")
@@ -188,6 +193,13 @@ def cmd_check(argv: list[str]) -> None:
     run(BIN / "bandit", "--quiet", "--recursive", ".", "--exclude", BANDIT_EXCLUDE, "-lll")
     say("pip-audit: known vulnerabilities in the pinned runtime requirements")
     pip_audit()
+
+
+def has_import_contracts() -> bool:
+    """Whether pyproject.toml configures import-linter (lint-imports fails without a configuration)."""
+    import re
+
+    return bool(re.search(r"^\[tool\.importlinter[\].]", (ROOT / "pyproject.toml").read_text(), re.MULTILINE))
 
 
 # Not scanned by bandit: third-party code, tests (asserts, fixed test secrets) and generated migrations.
