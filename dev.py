@@ -2,7 +2,7 @@
 """Developer entry point: needs only python3 (>= 3.10) and git.
 
     python3 dev.py run     set up everything and serve the app on http://127.0.0.1:8000/
-    python3 dev.py test    set up everything and run the whole test suite (extra args go to pytest)
+    python3 dev.py test    set up everything and run the whole test suite in parallel (extra args go to pytest)
     python3 dev.py check   lint, format, import layers, missing-migration and deployment checks (CI runs these)
     python3 dev.py lock    after editing requirements*.in: write the hashed requirements*.txt (pip-compile)
 
@@ -122,9 +122,15 @@ def cmd_run(argv: list[str]) -> None:
             simulator.wait(timeout=10)
 
 
+# The suite runs in parallel processes, one per core (at most 4), each test file whole in one process (its
+# module fixtures: the simulator, the S3 server, a browser); `-n 0` in the extra arguments runs it in one.
+# Each process has its own test database (pytest-django) and Redis database (config/settings.py).
+PARALLEL = ["-n", "auto", "--maxprocesses", "4", "--dist", "loadfile"]
+
+
 def cmd_test(argv: list[str]) -> None:
     ensure_venv()
-    run(PYTHON, "-m", "pytest", *argv)
+    run(PYTHON, "-m", "pytest", *PARALLEL, *argv)
 
 
 # Each hashed lock file and the hand-edited file it is compiled from.

@@ -168,6 +168,23 @@ TEST_RUNNER = "config.test_runner.PytestTestRunner"
 
 # --- Cache and background jobs ----------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+
+
+def redis_url_for_test_worker(url: str, worker: str) -> str:
+    """`dev.py test` runs the suite in parallel processes (pytest-xdist workers gw0, gw1, ...). Each gets its own
+    Redis database, the given one plus its number: tests clear the cache (FLUSHDB) and purge the Celery queue,
+    which would wipe another worker's throttle counters or hand it their tasks."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    database = int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+    if database > 15:
+        raise ValueError(f"Test worker {worker} would use Redis database {database}: give REDIS_URL a lower one.")
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+if REDIS_URL and os.environ.get("PYTEST_XDIST_WORKER"):
+    REDIS_URL = redis_url_for_test_worker(REDIS_URL, os.environ["PYTEST_XDIST_WORKER"])
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
