@@ -122,10 +122,11 @@ def cmd_run(argv: list[str]) -> None:
             simulator.wait(timeout=10)
 
 
-# The suite runs in parallel processes, one per core (at most 4), each test file whole in one process (its
-# module fixtures: the simulator, the S3 server, a browser); `-n 0` in the extra arguments runs it in one.
-# Each process has its own test database (pytest-django) and Redis database (config/settings.py).
-PARALLEL = ["-n", "auto", "--maxprocesses", "4", "--dist", "loadfile"]
+# The suite runs in parallel processes, one per core (at most 4); `-n 0` in the extra arguments runs it in one.
+# Each process has its own test database (pytest-django) and Redis database (config/settings.py). Tests are
+# handed out one by one ("load"): the file- and scope-grouping modes key tests by node id, and schemathesis
+# gives all the operations of one test the same id, so they would run one operation and drop the rest.
+PARALLEL = ["-n", "auto", "--maxprocesses", "4", "--dist", "load"]
 
 
 def cmd_test(argv: list[str]) -> None:
