@@ -1,5 +1,7 @@
 """Shared test set-up: fast hashing, private storage in a temp dir, reference data, personas."""
 
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import Group
 
@@ -7,6 +9,21 @@ from accounts.roles import ADMIN, FINANCE, STAFF
 from members.services import document_verify, member_approve
 from tests.factories import MemberFactory, UserFactory, load_reference_data
 from tests.two_factor import give_two_factor
+
+ROOT = Path(__file__).resolve().parent
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Tests live in `tests/` folders; a test_*.py elsewhere is code (the test_mpesa* management commands,
+    config/test_runner.py), which pytest would otherwise import as a test module."""
+    if collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
+        try:
+            parts = collection_path.resolve().relative_to(ROOT).parts
+        except ValueError:
+            return None
+        if "tests" not in parts[:-1]:
+            return True
+    return None
 
 
 @pytest.fixture(autouse=True)

@@ -2,8 +2,8 @@
 """Developer entry point: needs only python3 (>= 3.10) and git.
 
     python3 dev.py run     set up everything and serve the app on http://127.0.0.1:8000/
-    python3 dev.py test    set up everything and run the whole test suite (extra args go to pytest)
-    python3 dev.py check   lint, missing-migration and deployment checks (CI runs these too)
+    python3 dev.py test    set up everything and run the whole test suite in parallel (extra args go to pytest)
+    python3 dev.py check   lint, format, import layers, missing-migration and deployment checks (CI runs these)
     python3 dev.py lock    after editing requirements*.in: write the hashed requirements*.txt (pip-compile)
 
 Set-up is idempotent: a virtualenv in .venv with the pinned requirements (reinstalled only when
@@ -122,9 +122,16 @@ def cmd_run(argv: list[str]) -> None:
             simulator.wait(timeout=10)
 
 
+# The suite runs in parallel processes, one per core (at most 4); `-n 0` in the extra arguments runs it in one.
+# Each process has its own test database (pytest-django) and Redis database (config/settings.py). Tests are
+# handed out one by one ("load"): the file- and scope-grouping modes key tests by node id, and schemathesis
+# gives all the operations of one test the same id, so they would run one operation and drop the rest.
+PARALLEL = ["-n", "auto", "--maxprocesses", "4", "--dist", "load"]
+
+
 def cmd_test(argv: list[str]) -> None:
     ensure_venv()
-    run(PYTHON, "-m", "pytest", *argv)
+    run(PYTHON, "-m", "pytest", *PARALLEL, *argv)
 
 
 # Each hashed lock file and the hand-edited file it is compiled from.
@@ -179,6 +186,11 @@ def cmd_check(argv: list[str]) -> None:
     check_locks()
     say("ruff")
     run(BIN / "ruff", "check", ".")
+    say("ruff format: the code is formatted as `ruff format .` writes it")
+    run(BIN / "ruff", "format", "--check", ".")
+    if has_import_contracts():
+        say("import-linter: the app layers in pyproject.toml hold")
+        run(BIN / "lint-imports")
     say("missing migrations")
     manage("makemigrations", "--check", "--dry-run")
     say("deployment checks with the documented production settings")
@@ -188,6 +200,13 @@ def cmd_check(argv: list[str]) -> None:
     run(BIN / "bandit", "--quiet", "--recursive", ".", "--exclude", BANDIT_EXCLUDE, "-lll")
     say("pip-audit: known vulnerabilities in the pinned runtime requirements")
     pip_audit()
+
+
+def has_import_contracts() -> bool:
+    """Whether pyproject.toml configures import-linter (lint-imports fails without a configuration)."""
+    import re
+
+    return bool(re.search(r"^\[tool\.importlinter[\].]", (ROOT / "pyproject.toml").read_text(), re.MULTILINE))
 
 
 # Not scanned by bandit: third-party code, tests (asserts, fixed test secrets) and generated migrations.

@@ -6,6 +6,9 @@ cache, in-process tasks and console email. Production sets the variables the REA
 """
 
 import datetime
+import io
+import os
+import re
 from pathlib import Path
 
 import environ
@@ -13,9 +16,31 @@ from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# `KEY=value  # note`: a # after whitespace starts a comment, as in a shell and python-dotenv; a quoted value
+# ends at its closing quote. django-environ keeps such comments in the value (the brief's example has
+# `MPESA_ENVIRONMENT=sandbox  # Change to 'production' for live`), and its parse_comments option cuts at any #,
+# even inside a secret key (Django's generated keys contain #).
+_INLINE_COMMENT = re.compile(r"\s+#.*\Z")
+_QUOTED_VALUE = re.compile(r"""\A\s*(["'])(.*)\1\s*(?:#.*)?\Z""")
+
+
+def strip_inline_comments(text: str) -> str:
+    lines = []
+    for line in text.splitlines():
+        key, separator, value = line.partition("=")
+        if separator and not key.lstrip().startswith("#"):
+            quoted = _QUOTED_VALUE.match(value)
+            value = quoted[1] + quoted[2] + quoted[1] if quoted else _INLINE_COMMENT.sub("", value).strip()
+            line = f"{key}={value}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
 env = environ.Env()
-if (BASE_DIR / ".env").exists():
-    env.read_env(BASE_DIR / ".env")
+# ENV_FILE names another file than the .env beside manage.py (tests, several configurations side by side).
+ENV_FILE = Path(os.environ.get("ENV_FILE") or BASE_DIR / ".env")
+if ENV_FILE.exists():
+    env.read_env(io.StringIO(strip_inline_comments(ENV_FILE.read_text(encoding="utf-8"))))
 
 
 def env_path(name: str, default: Path) -> Path:
@@ -144,6 +169,23 @@ TEST_RUNNER = "config.test_runner.PytestTestRunner"
 
 # --- Cache and background jobs ----------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+
+
+def redis_url_for_test_worker(url: str, worker: str) -> str:
+    """`dev.py test` runs the suite in parallel processes (pytest-xdist workers gw0, gw1, ...). Each gets its own
+    Redis database, the given one plus its number: tests clear the cache (FLUSHDB) and purge the Celery queue,
+    which would wipe another worker's throttle counters or hand it their tasks."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    database = int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+    if database > 15:
+        raise ValueError(f"Test worker {worker} would use Redis database {database}: give REDIS_URL a lower one.")
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+if REDIS_URL and os.environ.get("PYTEST_XDIST_WORKER"):
+    REDIS_URL = redis_url_for_test_worker(REDIS_URL, os.environ["PYTEST_XDIST_WORKER"])
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
@@ -179,7 +221,7 @@ EXPORT_SYNC_MAX_ROWS = env.int("EXPORT_SYNC_MAX_ROWS", default=50_000)
 # Hours a finished export file is kept for download before it is deleted.
 EXPORT_RETENTION_HOURS = env.int("EXPORT_RETENTION_HOURS", default=24)
 # Staff home: seconds its figures are cached (0: computed on every request; the page says when they were),
-# and seconds the totals of the charts' closed months are kept (dashboard.home_views). Celery beat counts
+# and seconds the totals of the charts' closed months are kept (dashboard.home.figures). Celery beat counts
 # the figures again every minute, so with a worker and beat running pages never wait for the counting.
 DASHBOARD_HOME_CACHE_SECONDS = env.int("DASHBOARD_HOME_CACHE_SECONDS", default=120)
 DASHBOARD_HOME_HISTORY_SECONDS = env.int("DASHBOARD_HOME_HISTORY_SECONDS", default=3600)
@@ -313,17 +355,23 @@ STORAGES = {
 # Spaces, ...; django-storages and boto3; the AWS_* variables below; built by config/storage.py, which the
 # tests run against a local S3-compatible server).
 STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="filesystem")
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="")
+AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="")
+AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="")
+AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="")  # masked in logs (LOG_REDACT_SETTINGS)
+AWS_S3_ADDRESSING_STYLE = env.str("AWS_S3_ADDRESSING_STYLE", default="")
 if STORAGE_BACKEND == "s3":
     from config.storage import s3_storages
 
     STORAGES.update(
         s3_storages(
-            bucket_name=env.str("AWS_STORAGE_BUCKET_NAME", default=""),
-            endpoint_url=env.str("AWS_S3_ENDPOINT_URL", default=""),
-            region_name=env.str("AWS_S3_REGION_NAME", default=""),
-            access_key=env.str("AWS_ACCESS_KEY_ID", default=""),
-            secret_key=env.str("AWS_SECRET_ACCESS_KEY", default=""),
-            addressing_style=env.str("AWS_S3_ADDRESSING_STYLE", default=""),
+            bucket_name=AWS_STORAGE_BUCKET_NAME,
+            endpoint_url=AWS_S3_ENDPOINT_URL,
+            region_name=AWS_S3_REGION_NAME,
+            access_key=AWS_ACCESS_KEY_ID,
+            secret_key=AWS_SECRET_ACCESS_KEY,
+            addressing_style=AWS_S3_ADDRESSING_STYLE,
         )
     )
 elif STORAGE_BACKEND != "filesystem":
@@ -381,7 +429,7 @@ SMS_BACKEND = env.str(
 )
 
 # --- M-Pesa (Daraja) -------------------------------------------------------------------------------------
-MPESA_ENVIRONMENT = env.str("MPESA_ENVIRONMENT", default="simulator")
+MPESA_ENVIRONMENT = env.str("MPESA_ENVIRONMENT", default="").strip().lower() or "simulator"
 MPESA_BASE_URL = env.str("MPESA_BASE_URL", default="")
 MPESA_CONSUMER_KEY = env.str("MPESA_CONSUMER_KEY", default="")
 MPESA_CONSUMER_SECRET = env.str("MPESA_CONSUMER_SECRET", default="")
@@ -411,6 +459,12 @@ MPESA_CALLBACK_ALLOWED_IPS = env.list(
         "196.201.212.129", "196.201.212.136", "196.201.212.74", "196.201.212.69",
     ],
 )
+# STK push TransactionType: CustomerPayBillOnline (a paybill) or CustomerBuyGoodsOnline (a till).
+MPESA_TRANSACTION_TYPE = env.str("MPESA_TRANSACTION_TYPE", default="CustomerPayBillOnline")
+# PartyB of an STK push: the till number when MPESA_SHORTCODE is a store number; empty means the shortcode.
+MPESA_PARTY_B = env.str("MPESA_PARTY_B", default="")
+# Seconds to wait for Daraja: to connect, then for an answer.
+MPESA_TIMEOUT = tuple(env.list("MPESA_TIMEOUT", cast=float, default=[5.0, 30.0]))
 # The local Daraja simulator that `python3 dev.py run` starts (MPESA_ENVIRONMENT=simulator).
 DARAJA_SIMULATOR_PORT = env.int("DARAJA_SIMULATOR_PORT", default=8765)
 

@@ -44,7 +44,7 @@ def check_cache() -> str:
 
 
 def check_broker() -> str:
-    broker_url = getattr(settings, "CELERY_BROKER_URL", "")
+    broker_url = settings.CELERY_BROKER_URL
     if not broker_url:
         return NOT_CONFIGURED
     timeout = settings.HEALTHZ_BROKER_TIMEOUT_SECONDS

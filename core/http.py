@@ -8,7 +8,7 @@ def client_ip(request) -> str | None:
 
     if request is None:
         return None
-    if getattr(settings, "USE_X_FORWARDED_FOR", False):
+    if settings.USE_X_FORWARDED_FOR:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         if forwarded:
             return forwarded.split(",")[-1].strip() or None

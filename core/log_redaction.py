@@ -49,8 +49,8 @@ def _mask_value(match: re.Match) -> str:
 
 def _secret_values() -> list[str]:
     values = []
-    for name in getattr(settings, "LOG_REDACT_SETTINGS", ()):
-        value = getattr(settings, name, "")
+    for name in settings.LOG_REDACT_SETTINGS:
+        value = getattr(settings, name)
         if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH:
             values.append(value)
     database_password = settings.DATABASES.get("default", {}).get("PASSWORD")

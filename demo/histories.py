@@ -54,7 +54,7 @@ from .people import (
 RECEIPT_PREFIX = "RCT"  # payments.services.RECEIPT_PREFIX
 RECEIPT_WIDTH = 6  # payments.services.RECEIPT_WIDTH
 YEARS = 5  # applications are spread over this many years before today
-RENEWAL_WINDOW_DAYS = getattr(settings, "RENEWAL_WINDOW_DAYS", 60)
+RENEWAL_WINDOW_DAYS = settings.RENEWAL_WINDOW_DAYS
 
 
 def period_end(start: datetime.date, months: int) -> datetime.date:

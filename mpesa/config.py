@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
-from mpesa.client import DEFAULT_TIMEOUT, PAYBILL, SANDBOX_PASSKEY, DarajaClient
+from mpesa.client import SANDBOX_PASSKEY, DarajaClient
 
 BASE_URLS = {
     "sandbox": "https://sandbox.safaricom.co.ke",
@@ -21,12 +21,12 @@ SIMULATOR_CONSUMER_SECRET = "simulator-consumer-secret"  # noqa: S105 (not a sec
 
 def base_url() -> str:
     """MPESA_BASE_URL when set, else the URL for MPESA_ENVIRONMENT."""
-    explicit = (getattr(settings, "MPESA_BASE_URL", "") or "").strip()
+    explicit = settings.MPESA_BASE_URL.strip()
     if explicit:
         return explicit.rstrip("/")
-    environment = _environment()
+    environment = mpesa_environment()
     if environment == "simulator":
-        return f"http://127.0.0.1:{getattr(settings, 'DARAJA_SIMULATOR_PORT', 8765)}"
+        return f"http://127.0.0.1:{settings.DARAJA_SIMULATOR_PORT}"
     try:
         return BASE_URLS[environment]
     except KeyError:
@@ -36,7 +36,7 @@ def base_url() -> str:
 
 
 def get_client() -> DarajaClient:
-    environment = _environment()
+    environment = mpesa_environment()
     consumer_key = settings.MPESA_CONSUMER_KEY or ""
     consumer_secret = settings.MPESA_CONSUMER_SECRET or ""
     passkey = settings.MPESA_PASSKEY or ""
@@ -62,12 +62,13 @@ def get_client() -> DarajaClient:
         consumer_secret=consumer_secret,
         shortcode=settings.MPESA_SHORTCODE,
         passkey=passkey,
-        transaction_type=getattr(settings, "MPESA_TRANSACTION_TYPE", "") or PAYBILL,
-        party_b=getattr(settings, "MPESA_PARTY_B", "") or None,
-        timeout=getattr(settings, "MPESA_TIMEOUT", None) or DEFAULT_TIMEOUT,
+        transaction_type=settings.MPESA_TRANSACTION_TYPE,
+        party_b=settings.MPESA_PARTY_B or None,
+        timeout=tuple(settings.MPESA_TIMEOUT),
         cache=cache,
     )
 
 
-def _environment() -> str:
-    return (getattr(settings, "MPESA_ENVIRONMENT", "") or "simulator").strip().lower()
+def mpesa_environment() -> str:
+    """MPESA_ENVIRONMENT as the client understands it: simulator, sandbox or production (see BASE_URLS)."""
+    return settings.MPESA_ENVIRONMENT.strip().lower()

@@ -9,7 +9,7 @@ from .sms import AFRICAS_TALKING_BACKEND, default_sms_backend
 
 @register()
 def check_sms_backend(app_configs, **kwargs):
-    path = getattr(settings, "SMS_BACKEND", "") or default_sms_backend()
+    path = settings.SMS_BACKEND or default_sms_backend()
     try:
         import_string(path)
     except ImportError:

@@ -351,7 +351,7 @@ def _record_failure(message: Message, error: DeliveryError) -> Message:
 
 def _redact(text: str) -> str:
     # Belt and braces: no provider puts our secrets in an error today, and none ever reaches the row.
-    for secret in (getattr(settings, "SMS_API_KEY", ""), getattr(settings, "EMAIL_HOST_PASSWORD", "")):
+    for secret in (settings.SMS_API_KEY, settings.EMAIL_HOST_PASSWORD):
         if secret and len(secret) >= 4:
             text = text.replace(secret, "[redacted]")
     return text

@@ -64,13 +64,13 @@ class BaseSmsBackend:
 
 def default_sms_backend() -> str:
     """Africa's Talking when its credentials are set, else the console."""
-    if getattr(settings, "SMS_API_KEY", "") and getattr(settings, "SMS_USERNAME", ""):
+    if settings.SMS_API_KEY and settings.SMS_USERNAME:
         return AFRICAS_TALKING_BACKEND
     return CONSOLE_BACKEND
 
 
 def get_sms_backend() -> BaseSmsBackend:
-    path = getattr(settings, "SMS_BACKEND", "") or default_sms_backend()
+    path = settings.SMS_BACKEND or default_sms_backend()
     return import_string(path)()
 
 
@@ -148,7 +148,7 @@ class AfricasTalkingSmsBackend(BaseSmsBackend):
     def __init__(self, *, api_key: str | None = None, username: str | None = None, sender_id: str | None = None):
         self.api_key = settings.SMS_API_KEY if api_key is None else api_key
         self.username = settings.SMS_USERNAME if username is None else username
-        self.sender_id = getattr(settings, "SMS_SENDER_ID", "") if sender_id is None else sender_id
+        self.sender_id = settings.SMS_SENDER_ID if sender_id is None else sender_id
 
     def __repr__(self):
         return f"<AfricasTalkingSmsBackend username={self.username!r}>"  # never the key

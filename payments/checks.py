@@ -5,6 +5,9 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
+from mpesa.client import BUY_GOODS, PAYBILL, TRANSACTION_TYPES
+from mpesa.config import BASE_URLS, mpesa_environment
+
 
 @register(Tags.security)
 def check_mpesa_production_settings(app_configs, **kwargs):
@@ -29,4 +32,40 @@ def check_mpesa_production_settings(app_configs, **kwargs):
         )
     if settings.MPESA_CALLBACK_IP_CHECK not in ("off", "log", "enforce"):
         errors.append(Error("MPESA_CALLBACK_IP_CHECK must be off, log or enforce.", id="payments.E003"))
+    return errors
+
+
+@register()
+def check_mpesa_settings(app_configs, **kwargs):
+    """Mistakes that would otherwise surface only at the first payment, as a confusing Daraja error."""
+    errors = []
+    environment = mpesa_environment()
+    if environment not in BASE_URLS:
+        errors.append(
+            Error(
+                f"MPESA_ENVIRONMENT is {settings.MPESA_ENVIRONMENT!r}, not one of {', '.join(sorted(BASE_URLS))}.",
+                hint="Set MPESA_ENVIRONMENT=sandbox (Daraja's test system), production (live payments) or "
+                "simulator (the local Daraja simulator). In a .env file, a note after the value needs a space "
+                "before its #.",
+                id="payments.E004",
+            )
+        )
+    for name in ("MPESA_SHORTCODE", "MPESA_PARTY_B"):
+        value = str(getattr(settings, name))
+        if (value or name == "MPESA_SHORTCODE") and not (value.isascii() and value.isdigit()):
+            errors.append(
+                Error(
+                    f"{name} is {value!r}: a Daraja shortcode is digits only.",
+                    hint="Use the paybill or till number Safaricom gave you (the sandbox's is 174379).",
+                    id="payments.E005",
+                )
+            )
+    if settings.MPESA_TRANSACTION_TYPE not in TRANSACTION_TYPES:
+        errors.append(
+            Error(
+                f"MPESA_TRANSACTION_TYPE is {settings.MPESA_TRANSACTION_TYPE!r}.",
+                hint=f"Use {PAYBILL} (a paybill) or {BUY_GOODS} (a till).",
+                id="payments.E006",
+            )
+        )
     return errors

@@ -27,7 +27,6 @@ from .filters import AuditLogFilter
 
 PAGE_SIZE = 50
 COUNT_CAP = DEFAULT_COUNT_CAP
-DEFAULT_TIMEOUT_MS = 5000
 QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement cancelled by statement_timeout
 TOO_SLOW = (
     "This search took too long: the text search reads the whole trail. "
@@ -76,7 +75,7 @@ def _page(filterset, number):
     if connection.vendor != "postgresql":
         page = paginator.get_page(number)
         return page, list(page.object_list)
-    timeout = int(getattr(settings, "AUDIT_LIST_TIMEOUT_MS", DEFAULT_TIMEOUT_MS))
+    timeout = settings.AUDIT_LIST_TIMEOUT_MS
     with transaction.atomic(using=filterset.qs.db):
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(timeout)])  # this transaction

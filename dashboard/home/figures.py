@@ -21,8 +21,6 @@ from . import stats
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CACHE_SECONDS = 120
-DEFAULT_HISTORY_SECONDS = 3600
 CACHE_VERSION = 1
 
 
@@ -35,14 +33,14 @@ def now() -> datetime.datetime:
 
 
 def cache_seconds() -> int:
-    return int(getattr(settings, "DASHBOARD_HOME_CACHE_SECONDS", DEFAULT_CACHE_SECONDS))
+    return settings.DASHBOARD_HOME_CACHE_SECONDS
 
 
 def history_seconds() -> int:
     """How long the closed months' totals are kept; never kept when the cache is off."""
     if cache_seconds() <= 0:
         return 0
-    return int(getattr(settings, "DASHBOARD_HOME_HISTORY_SECONDS", DEFAULT_HISTORY_SECONDS))
+    return settings.DASHBOARD_HOME_HISTORY_SECONDS
 
 
 def cached(key: str, compute: Callable, timeout: int, *, force: bool = False):

@@ -16,6 +16,7 @@ from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from config import settings as declared_settings
 from dashboard.home import figures, stats
 from dashboard.tests.test_charts import read_table
 from members.filters import MemberFilter
@@ -504,4 +505,4 @@ def test_the_beat_task_does_nothing_when_the_cache_is_off(settings):
 def test_refreshing_is_on_the_beat_schedule_within_the_default_cache_time(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["refresh-staff-home"]
     assert entry["task"] == "dashboard.refresh_home_figures"
-    assert entry["schedule"] < figures.DEFAULT_CACHE_SECONDS
+    assert entry["schedule"] < declared_settings.DASHBOARD_HOME_CACHE_SECONDS

@@ -24,7 +24,7 @@ class Command(BaseCommand):
             "PGPORT": str(database.get("PORT") or ""),
             "BACKUP_MEDIA_ROOT": str(settings.MEDIA_ROOT),
             "BACKUP_PRIVATE_MEDIA_ROOT": str(settings.PRIVATE_MEDIA_ROOT),
-            "BACKUP_STORAGE_BACKEND": getattr(settings, "STORAGE_BACKEND", "filesystem"),
+            "BACKUP_STORAGE_BACKEND": settings.STORAGE_BACKEND,
         }
         for name, value in values.items():
             if value or not name.startswith("PG"):
