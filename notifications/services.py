@@ -31,6 +31,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from core.phones import mask_phone
+from core.queue import task_queue
 from core.transitions import TransitionTable
 
 from .errors import DeliveryError
@@ -41,6 +42,7 @@ from .selectors import messages_due_for_redelivery
 from .sms import get_sms_backend
 
 logger = logging.getLogger("notifications")
+DELIVER_TASK = "notifications.tasks.deliver_message"  # queued by name: the task module imports this one
 
 Channel = Message.Channel
 Status = Message.Status
@@ -119,9 +121,7 @@ def message_queue(
 
 
 def _enqueue_delivery(message_id: int) -> None:
-    from .tasks import deliver_message  # the task module imports this one
-
-    deliver_message.delay(message_id)
+    task_queue(DELIVER_TASK, message_id)
 
 
 # --- Members and their events ------------------------------------------------------------------------------

@@ -19,7 +19,10 @@ def retry_countdown(retries: int) -> int:
     return base + random.randint(0, base // 4)  # noqa: S311  (jitter, not security)
 
 
-@shared_task(bind=True, max_retries=MAX_RETRIES, acks_late=True, ignore_result=True)
+# The name Celery gave it before it was spelled out; queued deliveries carry it (notifications.services).
+@shared_task(
+    name="notifications.tasks.deliver_message", bind=True, max_retries=MAX_RETRIES, acks_late=True, ignore_result=True
+)
 def deliver_message(self, message_id: int) -> None:
     message = Message.objects.filter(pk=message_id).first()
     if message is None:

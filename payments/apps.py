@@ -6,4 +6,6 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Payments"
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers the system checks)
+        # Registered here, once the models are loaded: the system checks, and the Celery tasks that the
+        # services queue by name (core.queue) in every process, not only in workers that autodiscover them.
+        from . import checks, tasks  # noqa: F401

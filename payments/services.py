@@ -26,6 +26,7 @@ from django.utils import timezone
 from audit.models import AuditLog
 from audit.services import audit_log
 from core.phones import mask_phone, normalise_phone
+from core.queue import task_queue
 from core.sequences import next_number
 from members.dues import PaymentError, amount_due_check, nothing_due_message, payment_due
 from members.models import Member
@@ -329,9 +330,7 @@ def _apply_membership_effect(payment: Payment, *, actor) -> None:
 
 def _notify_completed(payment_id: int) -> None:
     # One message to the broker here; the worker renders and queues the email and SMS.
-    from .tasks import notify_payment_completed  # the task module imports this one
-
-    notify_payment_completed.delay(payment_id)
+    task_queue("payments.notify_payment_completed", payment_id)
 
 
 def payment_completed_notify(payment_id: int) -> None:
@@ -363,9 +362,7 @@ def _fail(payment: Payment, *, code: str, description: str, source: str) -> bool
 
 
 def _notify_failed(payment_id: int) -> None:
-    from .tasks import notify_payment_failed  # the task module imports this one
-
-    notify_payment_failed.delay(payment_id)
+    task_queue("payments.notify_payment_failed", payment_id)
 
 
 def payment_failed_notify(payment_id: int) -> None:

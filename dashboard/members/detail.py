@@ -4,10 +4,11 @@ offline payment forms post elsewhere and, when refused, render this page again w
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, render
 
-from dashboard.payments.member_card import member_payments_context
 from members.forms import ReasonForm
 from members.models import Member
 from members.services import unverified_documents
+
+from .payments_card import member_payments_context
 
 TEMPLATE = "dashboard/member_detail.html"
 

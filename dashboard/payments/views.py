@@ -12,13 +12,13 @@ from django.views.decorators.http import require_GET, require_POST
 from core.pagination import DEFAULT_COUNT_CAP, PAGE_SIZES, LargeTablePaginator, page_size
 from core.permissions import permission_required
 from dashboard.members.detail import member_for_staff, member_page_with_error
+from dashboard.members.payments_card import RECORD_PERMISSION, VIEW_PERMISSION
 from payments.forms import OfflinePaymentForm
 from payments.models import Payment
 from payments.selectors import payment_callbacks, payment_for_staff, payment_history
 from payments.services import PaymentError, payment_record_offline
 
 from .filters import PROBLEM_STATUSES, PaymentFilter, payment_list_queryset
-from .member_card import RECORD_PERMISSION, VIEW_PERMISSION
 
 COUNT_CAP = DEFAULT_COUNT_CAP
 

@@ -1,15 +1,15 @@
 """The Payments card of the staff member page: the member's recent payments and the offline payment form.
 
-Apart from the payment views because the member page (dashboard.members.detail) renders it, and the
-payment views render that page again when a recorded payment is refused.
+With the member page (dashboard.members.detail) that renders it; the payment views (dashboard.payments)
+render that page again when a recorded payment is refused, so they import from here, never the other way.
 """
 
 from __future__ import annotations
 
+from members.dues import payment_due
 from payments.forms import OfflinePaymentForm
 from payments.models import Payment
 from payments.selectors import member_recent_payments
-from payments.services import payment_due
 
 VIEW_PERMISSION = "payments.view_all_payments"
 RECORD_PERMISSION = "members.record_offline_payment"
