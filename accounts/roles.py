@@ -4,6 +4,9 @@
 `migrate` runs it again (post_migrate), so permissions added by new apps reach the roles.
 """
 
+from django.apps import apps as global_apps
+from django.contrib.auth.management import create_permissions
+
 ADMIN = "Admin"
 STAFF = "Staff"
 FINANCE = "Finance"
@@ -47,8 +50,6 @@ ROLE_PERMISSIONS = {
 def sync_roles(apps=None, verbosity=0):
     """Create the role groups and give each exactly its permissions (missing ones are skipped)."""
     if apps is None:
-        from django.apps import apps as global_apps
-
         apps = global_apps
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
@@ -67,9 +68,6 @@ def sync_roles(apps=None, verbosity=0):
 
 
 def sync_roles_after_migrate(sender, app_config=None, using="default", apps=None, **kwargs):
-    from django.apps import apps as global_apps
-    from django.contrib.auth.management import create_permissions
-
     # post_migrate fires once per app; permissions of apps after this one may not exist yet, so make
     # them all now.
     for config in global_apps.get_app_configs():

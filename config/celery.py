@@ -1,7 +1,9 @@
 import logging
 import os
+from logging.config import dictConfig
 
 from celery import Celery, signals
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -14,10 +16,6 @@ app.autodiscover_tasks()
 def use_django_logging(loglevel=None, **kwargs):
     """Workers log through settings.LOGGING like the web app (LOG_FORMAT, the request id, the redaction
     filter) instead of Celery replacing the root logger's handlers with its own unfiltered ones."""
-    from logging.config import dictConfig
-
-    from django.conf import settings
-
     dictConfig(settings.LOGGING)
     if loglevel:  # `celery worker -l ...` still chooses the level
         logging.getLogger().setLevel(loglevel)

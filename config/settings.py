@@ -10,6 +10,7 @@ import io
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from celery.schedules import crontab
@@ -175,8 +176,6 @@ def redis_url_for_test_worker(url: str, worker: str) -> str:
     """`dev.py test` runs the suite in parallel processes (pytest-xdist workers gw0, gw1, ...). Each gets its own
     Redis database, the given one plus its number: tests clear the cache (FLUSHDB) and purge the Celery queue,
     which would wipe another worker's throttle counters or hand it their tasks."""
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(url)
     database = int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw"))
     if database > 15:

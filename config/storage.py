@@ -11,6 +11,8 @@ no URL at all, served only by the views after their permission check); public me
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
+
 S3_BACKEND = "storages.backends.s3.S3Storage"
 PRIVATE_S3_BACKEND = "members.s3_storage.PrivateS3Storage"
 
@@ -27,8 +29,6 @@ def s3_storages(
     """The "default" and "private" STORAGES entries for one bucket. Empty strings count as not set: boto3
     then uses its own defaults (AWS's endpoint, credentials from its environment variables or instance role).
     """
-    from django.core.exceptions import ImproperlyConfigured
-
     if not bucket_name:
         raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME.")
     if addressing_style and addressing_style not in ("auto", "path", "virtual"):

@@ -17,7 +17,7 @@ class PytestTestRunner:
         parser.add_argument("--keepdb", action="store_true", help="Keep the test database between runs.")
 
     def run_tests(self, test_labels, **kwargs):
-        import pytest
+        import pytest  # only `manage.py test` needs pytest (a dev requirement): not at import time
 
         argv = []
         if self.verbosity == 0:

@@ -6,7 +6,6 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self):
-        from . import (
-            checks,  # noqa: F401  (registers the system checks)
-            request_id,  # noqa: F401  (connects the request id to Celery tasks and request end)
-        )
+        # Once the app registry is ready: the system checks register themselves, and request_id connects the
+        # request id to Celery tasks and to the end of each request.
+        from . import checks, request_id  # noqa: F401

@@ -1,11 +1,17 @@
+from urllib.parse import quote
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
+from django.http import FileResponse, HttpResponse
+from django.utils.http import content_disposition_header
+
+
 def client_ip(request) -> str | None:
     """The client's address as our own server saw it.
 
     X-Forwarded-For is only trusted when the deployment says a proxy sets it (nginx overwrites it with
     $proxy_add_x_forwarded_for, so the last entry is the address nginx saw).
     """
-    from django.conf import settings
-
     if request is None:
         return None
     if settings.USE_X_FORWARDED_FOR:
@@ -27,13 +33,6 @@ def private_file_response(file, *, filename: str, content_type: str):
     is read by the application, never handed out as a public or presigned URL. Either way: attachment, the
     given content type, nosniff and no caching. Raises FileNotFoundError when the stored file is missing.
     """
-    from urllib.parse import quote
-
-    from django.conf import settings
-    from django.core.files.storage import FileSystemStorage
-    from django.http import FileResponse, HttpResponse
-    from django.utils.http import content_disposition_header
-
     prefix = settings.PRIVATE_MEDIA_ACCEL_REDIRECT_PREFIX
     storage = getattr(file, "storage", None)
     if prefix and isinstance(storage, FileSystemStorage):

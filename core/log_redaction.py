@@ -101,6 +101,8 @@ _STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))
 def json_formatter(**kwargs):
     """LOG_FORMAT=json: python-json-logger's formatter, minus Django's `request` object (its repr would
     print the path and query string unmasked) and with string extras masked like the message."""
+    # Imported when LOG_FORMAT=json asks for it: settings.LOGGING names this factory, and the plain format
+    # never loads the library.
     from pythonjsonlogger.json import JsonFormatter
 
     class RedactedJsonFormatter(JsonFormatter):

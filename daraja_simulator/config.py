@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from daraja_simulator.outcomes import NAMED_OUTCOMES
+
 DEFAULT_CONSUMER_KEY = "simulator-consumer-key"
 DEFAULT_CONSUMER_SECRET = "simulator-consumer-secret"  # noqa: S105 - a public, fake credential
 SANDBOX_SHORTCODE = "174379"
@@ -120,8 +122,6 @@ class SimulatorConfig:
             raise ValueError("callback_copies and callback_max_attempts must be at least 1")
         if not 0 <= self.query_flaky_percent <= 100:
             raise ValueError("query_flaky_percent must be between 0 and 100")
-        from daraja_simulator.outcomes import NAMED_OUTCOMES
-
         if self.default_outcome not in NAMED_OUTCOMES:
             raise ValueError(f"default_outcome must be one of {sorted(NAMED_OUTCOMES)}")
 

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from daraja_simulator.config import SimulatorConfig
-from daraja_simulator.engine import ControlError, Engine, Response, stk_password
+from daraja_simulator.engine import ControlError, DarajaError, Engine, Response, error_response, stk_password
 from daraja_simulator.outcomes import PHONE_OUTCOMES
 from daraja_simulator.phone import PHONE_ACTIONS, format_kes, render_index, render_message_page, render_phone_page
 
@@ -300,8 +300,6 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _error(engine: Engine, code: str, message: str) -> Response:
-    from daraja_simulator.engine import DarajaError, error_response
-
     return error_response(DarajaError(code, message), engine.ids)
 
 

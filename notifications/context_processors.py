@@ -1,5 +1,7 @@
 from django.utils.functional import SimpleLazyObject
 
+from .selectors import notifications_unread_count
+
 
 def unread(request):
     """`unread_notification_count` for the navbar badge.
@@ -11,8 +13,6 @@ def unread(request):
         return {}
 
     def count() -> int:
-        from .selectors import notifications_unread_count
-
         return notifications_unread_count(user=user)
 
     return {"unread_notification_count": SimpleLazyObject(count)}

@@ -32,9 +32,13 @@ def _imports_in_functions(tree):
 
 
 def _explained(lines, node) -> bool:
-    own = lines[node.lineno - 1]
-    above = lines[node.lineno - 2] if node.lineno >= 2 else ""
-    return "#" in own or above.strip().startswith("#")
+    """A comment on the import's own line, or on the line above it or above the imports grouped with it."""
+    if "#" in lines[node.lineno - 1]:
+        return True
+    number = node.lineno - 2
+    while number >= 0 and lines[number].strip().startswith(("from ", "import ")):
+        number -= 1
+    return number >= 0 and lines[number].strip().startswith("#")
 
 
 def test_an_import_inside_a_function_says_why():
