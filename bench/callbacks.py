@@ -71,9 +71,20 @@ def main():
     print(f"prepared {len(payments):,} pending payments")
 
     server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{args.port}",
-         "--workers", str(args.workers), "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{args.port}",
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     try:
         wait_for_port(args.port)
@@ -124,17 +135,31 @@ def prepare(count):
     now = timezone.now()
     members = Member.objects.bulk_create(
         [
-            Member(user=u, category=category, id_number=f"B{i:09d}", date_of_birth="1990-01-01", gender="other",
-                   phone_number=f"2547{i:08d}", country=kenya, status=Member.Status.APPROVED, applied_at=now)
+            Member(
+                user=u,
+                category=category,
+                id_number=f"B{i:09d}",
+                date_of_birth="1990-01-01",
+                gender="other",
+                phone_number=f"2547{i:08d}",
+                country=kenya,
+                status=Member.Status.APPROVED,
+                applied_at=now,
+            )
             for i, u in enumerate(users)
         ],
         batch_size=2000,
     )
     payments = Payment.objects.bulk_create(
         [
-            Payment(member=m, payment_type="registration", amount=category.registration_fee,
-                    phone_number=m.phone_number, checkout_request_id=f"ws_CO_BENCH{i:012d}",
-                    merchant_request_id=f"bench-{i}")
+            Payment(
+                member=m,
+                payment_type="registration",
+                amount=category.registration_fee,
+                phone_number=m.phone_number,
+                checkout_request_id=f"ws_CO_BENCH{i:012d}",
+                merchant_request_id=f"bench-{i}",
+            )
             for i, m in enumerate(members)
         ],
         batch_size=2000,
@@ -143,17 +168,27 @@ def prepare(count):
 
 
 def body_for(checkout_id, amount, phone, index):
-    return json.dumps({"Body": {"stkCallback": {
-        "MerchantRequestID": f"bench-{index}", "CheckoutRequestID": checkout_id, "ResultCode": 0,
-        "ResultDesc": "The service request is processed successfully.",
-        "CallbackMetadata": {"Item": [
-            {"Name": "Amount", "Value": float(amount)},
-            {"Name": "MpesaReceiptNumber", "Value": f"B{index:09d}"},
-            {"Name": "Balance"},
-            {"Name": "TransactionDate", "Value": 20261126120000},
-            {"Name": "PhoneNumber", "Value": int(phone)},
-        ]},
-    }}}).encode()
+    return json.dumps(
+        {
+            "Body": {
+                "stkCallback": {
+                    "MerchantRequestID": f"bench-{index}",
+                    "CheckoutRequestID": checkout_id,
+                    "ResultCode": 0,
+                    "ResultDesc": "The service request is processed successfully.",
+                    "CallbackMetadata": {
+                        "Item": [
+                            {"Name": "Amount", "Value": float(amount)},
+                            {"Name": "MpesaReceiptNumber", "Value": f"B{index:09d}"},
+                            {"Name": "Balance"},
+                            {"Name": "TransactionDate", "Value": 20261126120000},
+                            {"Name": "PhoneNumber", "Value": int(phone)},
+                        ]
+                    },
+                }
+            }
+        }
+    ).encode()
 
 
 def fire(payments, args):
@@ -172,8 +207,9 @@ def fire(payments, args):
         body = body_for(checkout_id, amount, phone, index)
         started = time.perf_counter()
         try:
-            local.conn.request("POST", f"/api/mpesa/callback/{token}/", body,
-                               {"Content-Type": "application/json;charset=UTF-8"})
+            local.conn.request(
+                "POST", f"/api/mpesa/callback/{token}/", body, {"Content-Type": "application/json;charset=UTF-8"}
+            )
             response = local.conn.getresponse()
             response.read()
             ok = response.status == 200
@@ -193,8 +229,12 @@ def fire(payments, args):
     duration = time.perf_counter() - started
     latencies.sort()
     return {
-        "sent": len(jobs), "duplicates": len(extra), "rate": len(jobs) / duration, "errors": errors[0],
-        "p50": statistics.median(latencies), "p99": latencies[int(len(latencies) * 0.99) - 1],
+        "sent": len(jobs),
+        "duplicates": len(extra),
+        "rate": len(jobs) / duration,
+        "errors": errors[0],
+        "p50": statistics.median(latencies),
+        "p99": latencies[int(len(latencies) * 0.99) - 1],
     }
 
 
@@ -206,8 +246,11 @@ def check(payments):
     ids = [p[0] for p in payments]
     lost = Payment.objects.filter(checkout_request_id__in=ids).exclude(status="completed").count()
     double = (
-        MpesaCallback.objects.filter(outcome="applied").values("payment").annotate(n=Count("id"))
-        .filter(n__gt=1).count()
+        MpesaCallback.objects.filter(outcome="applied")
+        .values("payment")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .count()
     )
     receipts = Payment.objects.filter(checkout_request_id__in=ids, receipt_number__isnull=False).count()
     distinct_receipts = Payment.objects.filter(~Q(receipt_number=None)).values("receipt_number").distinct().count()
@@ -218,14 +261,24 @@ def pgbench(database_url, seconds):
     url = urlparse(database_url)
     conn = ["-h", url.hostname or "127.0.0.1", "-p", str(url.port or 5432), "-U", url.username or "postgres"]
     name = url.path.lstrip("/")
-    subprocess.run(["psql", *conn, "-d", name, "-qc",  # noqa: S603, S607
-                    "DROP TABLE IF EXISTS bench_insert; CREATE TABLE bench_insert (id bigserial primary key, v int)"],
-                   check=True)
+    subprocess.run(
+        [
+            "psql",
+            *conn,
+            "-d",
+            name,
+            "-qc",  # noqa: S603, S607
+            "DROP TABLE IF EXISTS bench_insert; CREATE TABLE bench_insert (id bigserial primary key, v int)",
+        ],
+        check=True,
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write("INSERT INTO bench_insert (v) VALUES (1);\n")
     result = subprocess.run(  # noqa: S603, S607
         ["pgbench", *conn, "-n", "-c", "8", "-j", "2", "-T", str(seconds), "-f", script.name, name],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     os.unlink(script.name)
     for line in result.stdout.splitlines():

@@ -427,9 +427,7 @@ class Bench:
             "p95 < 300 ms",
             p95(served) < 300,
         )
-        report.line(
-            "  beat task counting the figures (background)", ms(statistics.median(refresh_seconds) * 1000), ""
-        )
+        report.line("  beat task counting the figures (background)", ms(statistics.median(refresh_seconds) * 1000), "")
         with override_settings(DASHBOARD_HOME_CACHE_SECONDS=0):
             cold, _ = self.timed(url)
             self.explain(url, "staff home")

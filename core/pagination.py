@@ -71,4 +71,3 @@ class LargeTablePaginator(Paginator):
         if self.count_is_capped:
             return f"more than {count:,}"
         return f"{count:,}"
-

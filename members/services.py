@@ -523,7 +523,6 @@ def lapse_decision(member: Member, today: datetime.date) -> tuple[str, str] | No
     return Status.EXPIRED, f"The membership period ended on {_day(end)}."
 
 
-
 def _day(day: datetime.date) -> str:
     return dateformat.format(day, "j F Y")
 

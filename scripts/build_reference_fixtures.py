@@ -17,12 +17,53 @@ import pycountry
 ROOT = Path(__file__).resolve().parent.parent
 
 KENYA_COUNTIES = [
-    "Mombasa", "Kwale", "Kilifi", "Tana River", "Lamu", "Taita-Taveta", "Garissa", "Wajir", "Mandera",
-    "Marsabit", "Isiolo", "Meru", "Tharaka-Nithi", "Embu", "Kitui", "Machakos", "Makueni", "Nyandarua",
-    "Nyeri", "Kirinyaga", "Murang'a", "Kiambu", "Turkana", "West Pokot", "Samburu", "Trans Nzoia",
-    "Uasin Gishu", "Elgeyo-Marakwet", "Nandi", "Baringo", "Laikipia", "Nakuru", "Narok", "Kajiado",
-    "Kericho", "Bomet", "Kakamega", "Vihiga", "Bungoma", "Busia", "Siaya", "Kisumu", "Homa Bay", "Migori",
-    "Kisii", "Nyamira", "Nairobi City",
+    "Mombasa",
+    "Kwale",
+    "Kilifi",
+    "Tana River",
+    "Lamu",
+    "Taita-Taveta",
+    "Garissa",
+    "Wajir",
+    "Mandera",
+    "Marsabit",
+    "Isiolo",
+    "Meru",
+    "Tharaka-Nithi",
+    "Embu",
+    "Kitui",
+    "Machakos",
+    "Makueni",
+    "Nyandarua",
+    "Nyeri",
+    "Kirinyaga",
+    "Murang'a",
+    "Kiambu",
+    "Turkana",
+    "West Pokot",
+    "Samburu",
+    "Trans Nzoia",
+    "Uasin Gishu",
+    "Elgeyo-Marakwet",
+    "Nandi",
+    "Baringo",
+    "Laikipia",
+    "Nakuru",
+    "Narok",
+    "Kajiado",
+    "Kericho",
+    "Bomet",
+    "Kakamega",
+    "Vihiga",
+    "Bungoma",
+    "Busia",
+    "Siaya",
+    "Kisumu",
+    "Homa Bay",
+    "Migori",
+    "Kisii",
+    "Nyamira",
+    "Nairobi City",
 ]
 EAST_AFRICA = ["UG", "TZ", "RW", "BI", "SS", "CD", "SO"]
 
@@ -50,14 +91,20 @@ def regions():
     pk = 0
     for number, name in enumerate(KENYA_COUNTIES, start=1):
         pk += 1
-        rows.append({"model": "members.region", "pk": pk,
-                     "fields": {"country": "KE", "code": f"{number:03d}", "name": name}})
+        rows.append(
+            {"model": "members.region", "pk": pk, "fields": {"country": "KE", "code": f"{number:03d}", "name": name}}
+        )
     for alpha_2 in EAST_AFRICA:
         top_level = [s for s in pycountry.subdivisions.get(country_code=alpha_2) if s.parent_code is None]
         for subdivision in sorted(top_level, key=lambda s: s.code):
             pk += 1
-            rows.append({"model": "members.region", "pk": pk, "fields": {
-                "country": alpha_2, "code": subdivision.code.split("-", 1)[1], "name": subdivision.name}})
+            rows.append(
+                {
+                    "model": "members.region",
+                    "pk": pk,
+                    "fields": {"country": alpha_2, "code": subdivision.code.split("-", 1)[1], "name": subdivision.name},
+                }
+            )
     return rows
 
 

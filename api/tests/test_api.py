@@ -12,8 +12,6 @@ from tests.factories import PASSWORD
 pytestmark = pytest.mark.django_db
 
 
-
-
 def post(client, path, body, token=None):
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
     return client.post(path, data=json.dumps(body), content_type="application/json", **headers)

@@ -29,8 +29,6 @@ User = get_user_model()
 NEW_PASSWORD = "Tree-lamp-Orbit-93"
 
 
-
-
 def send(client, method, path, body=None, token=None, **extra):
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
     call = getattr(client, method)

@@ -158,4 +158,3 @@ def _poll_until_final(app: Api, reference: str, timeout: float = 15) -> dict:
         if body["status"] != "pending" or time.monotonic() > deadline:
             return body
         time.sleep(0.2)
-

@@ -352,7 +352,6 @@ def test_the_matrix_covers_every_staff_api_route():
     assert _api_staff_url_names() == set(MATRIX)
 
 
-
 @pytest.mark.parametrize("who", WHO)
 @pytest.mark.parametrize("name", list(MATRIX))
 def test_who_gets_in(client, person, alice, bob, name, who):

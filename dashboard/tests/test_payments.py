@@ -25,7 +25,6 @@ ACTORS = ["anonymous", "member", "no_role", "staff", "finance", "admin"]
 ALLOWED = {"finance", "admin"}
 
 
-
 _counter = iter(range(1, 10**6))
 
 

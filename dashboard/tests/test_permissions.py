@@ -40,7 +40,6 @@ POST_DATA = {
 }
 
 
-
 def _state(member):
     member = Member.objects.get(pk=member.pk)
     documents = sorted(member.documents.values_list("pk", "status", "rejection_reason", "is_current"))
@@ -79,9 +78,7 @@ def test_staff_pages_open_only_for_roles_that_may_view_members(client, alice, lo
 
 @pytest.mark.parametrize("who", ACTORS)
 @pytest.mark.parametrize("action", list(ACTIONS))
-def test_staff_actions_are_allowed_only_for_the_roles_that_hold_the_permission(
-    client, alice, login_as, action, who
-):
+def test_staff_actions_are_allowed_only_for_the_roles_that_hold_the_permission(client, alice, login_as, action, who):
     path, allowed = ACTIONS[action]
     if action == "approve":
         _verify_all(alice)
@@ -213,9 +210,7 @@ def test_an_application_cannot_be_approved_twice(client, alice, staff_user):
     assert Member.objects.get(pk=alice.pk).membership_number == number
 
 
-def test_the_full_review_through_the_pages_issues_the_first_number_of_the_year(
-    client, alice, staff_user, finance_user
-):
+def test_the_full_review_through_the_pages_issues_the_first_number_of_the_year(client, alice, staff_user, finance_user):
     year = timezone.localdate().year
     client.force_login(staff_user)
     detail = client.get(f"/staff/members/{alice.pk}/").content.decode()
@@ -246,8 +241,11 @@ def test_the_full_review_through_the_pages_issues_the_first_number_of_the_year(
     assert alice.period_start == timezone.localdate()
     assert alice.membership_number == number
 
-    actions = list(AuditLog.objects.filter(target_type="members.member", target_id=str(alice.pk))
-                   .order_by("id").values_list("action", flat=True))
+    actions = list(
+        AuditLog.objects.filter(target_type="members.member", target_id=str(alice.pk))
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
     assert actions == ["status_changed", "number_issued", "payment_recorded", "status_changed"]
 
     client.force_login(alice.user)

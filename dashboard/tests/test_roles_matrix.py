@@ -88,7 +88,6 @@ def world(alice, bob):
     }
 
 
-
 def _export_for(user):
     job = ExportJob.objects.create(
         user=user or UserFactory(), format="csv", status=ExportJob.Status.DONE, row_count=0, query_string=""
