@@ -43,17 +43,19 @@ from .uploads import check_upload
 Status = Member.Status
 
 # to-status -> the statuses it may be entered from
-TRANSITIONS: dict[str, set[str]] = {
-    Status.APPROVED: {Status.PENDING, Status.SUSPENDED},
-    Status.REJECTED: {Status.PENDING, Status.APPROVED},
-    Status.ACTIVE: {Status.APPROVED, Status.GRACE, Status.EXPIRED, Status.SUSPENDED},
-    Status.GRACE: {Status.ACTIVE},
-    Status.EXPIRED: {Status.ACTIVE, Status.GRACE},
-    # A suspended member comes back through `member_reinstate`, to active or approved (never straight to
-    # grace or expired: the lapse that follows at once is its own audited change).
-    Status.SUSPENDED: {Status.ACTIVE, Status.GRACE, Status.EXPIRED, Status.APPROVED},
-    Status.PENDING: set(),
-}
+TRANSITIONS = TransitionTable(
+    {
+        Status.APPROVED: {Status.PENDING, Status.SUSPENDED},
+        Status.REJECTED: {Status.PENDING, Status.APPROVED},
+        Status.ACTIVE: {Status.APPROVED, Status.GRACE, Status.EXPIRED, Status.SUSPENDED},
+        Status.GRACE: {Status.ACTIVE},
+        Status.EXPIRED: {Status.ACTIVE, Status.GRACE},
+        # A suspended member comes back through `member_reinstate`, to active or approved (never straight to
+        # grace or expired: the lapse that follows at once is its own audited change).
+        Status.SUSPENDED: {Status.ACTIVE, Status.GRACE, Status.EXPIRED, Status.APPROVED},
+        Status.PENDING: set(),
+    }
+)
 
 
 class MembershipError(DomainError):
@@ -82,12 +84,17 @@ def _notify(member_id: int, event: str, context: dict | None, dedupe_key_base: s
 
 
 def _change_status(member: Member, *, to: str, actor, reason: str = "", request=None, **fields) -> Member:
-    allowed = TRANSITIONS[to]
     previous = member.status
-    updated = Member.objects.filter(pk=member.pk, status__in=allowed).update(
-        status=to, status_reason=reason, status_changed_at=timezone.now(), updated_at=timezone.now(), **fields
+    changed = TRANSITIONS.apply(
+        Member,
+        member.pk,
+        to=to,
+        status_reason=reason,
+        status_changed_at=timezone.now(),
+        updated_at=timezone.now(),
+        **fields,
     )
-    if updated != 1:
+    if not changed:
         current = Member.objects.filter(pk=member.pk).values_list("status", flat=True).first()
         raise MembershipError(
             f"This membership is {Status(current).label.lower() if current else 'gone'}; "
