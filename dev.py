@@ -190,7 +190,7 @@ def cmd_check(argv: list[str]) -> None:
     run(BIN / "ruff", "format", "--check", ".")
     if has_import_contracts():
         say("import-linter: the app layers in pyproject.toml hold")
-        run(BIN / "lint-imports")
+        run(BIN / "lint-imports", "--no-logo")
     say("missing migrations")
     manage("makemigrations", "--check", "--dry-run")
     say("deployment checks with the documented production settings")
