@@ -31,6 +31,7 @@ from core.http import private_file_response
 from core.permissions import permission_required
 from dashboard.exports import (
     CSV_CONTENT_TYPE,
+    EXPORT_TRANSITIONS,
     XLSX_CONTENT_TYPE,
     InvalidExportFilter,
     count_up_to,
@@ -134,8 +135,10 @@ def _enqueue(job_id: int) -> None:
         export_members.delay(job_id)
     except Exception:
         logger.exception("Could not queue export %s.", job_id)
-        ExportJob.objects.filter(pk=job_id, status=Status.QUEUED).update(
-            status=Status.FAILED,
+        EXPORT_TRANSITIONS.apply(
+            ExportJob.objects.filter(status=Status.QUEUED),  # a job a worker took after all is left alone
+            job_id,
+            to=Status.FAILED,
             error="The export could not be started. Please try again in a few minutes.",
             finished_at=timezone.now(),
         )
