@@ -188,9 +188,8 @@ def cmd_check(argv: list[str]) -> None:
     run(BIN / "ruff", "check", ".")
     say("ruff format: the code is formatted as `ruff format .` writes it")
     run(BIN / "ruff", "format", "--check", ".")
-    if has_import_contracts():
-        say("import-linter: the app layers in pyproject.toml hold")
-        run(BIN / "lint-imports", "--no-logo")
+    say("import-linter: the app layers in pyproject.toml hold")
+    run(BIN / "lint-imports", "--no-logo")
     say("missing migrations")
     manage("makemigrations", "--check", "--dry-run")
     say("deployment checks with the documented production settings")
@@ -200,13 +199,6 @@ def cmd_check(argv: list[str]) -> None:
     run(BIN / "bandit", "--quiet", "--recursive", ".", "--exclude", BANDIT_EXCLUDE, "-lll")
     say("pip-audit: known vulnerabilities in the pinned runtime requirements")
     pip_audit()
-
-
-def has_import_contracts() -> bool:
-    """Whether pyproject.toml configures import-linter (lint-imports fails without a configuration)."""
-    import re
-
-    return bool(re.search(r"^\[tool\.importlinter[\].]", (ROOT / "pyproject.toml").read_text(), re.MULTILINE))
 
 
 # Not scanned by bandit: third-party code, tests (asserts, fixed test secrets) and generated migrations.
