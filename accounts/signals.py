@@ -4,14 +4,14 @@ from django.dispatch import receiver
 from audit.models import AuditLog
 from audit.services import audit_log
 
+from .middleware import touch_session
+
 
 @receiver(user_logged_in)
 def audit_login(sender, request, user, **kwargs):
     audit_log(action=AuditLog.Action.LOGIN, actor=user, target=user, request=request)
     if request is not None and hasattr(request, "session"):
         # The idle timeout counts from the login (accounts.middleware).
-        from .middleware import touch_session
-
         touch_session(request)
 
 

@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from . import storage
+
 
 class Country(models.Model):
     code = models.CharField("ISO 3166 alpha-2 code", max_length=2, primary_key=True)
@@ -218,10 +220,8 @@ def document_upload_to(instance, filename):
 
 def private_storage():
     # STORAGES["private"] (members.storage.PrivateDocumentStorage, or PrivateS3Storage with a bucket), through
-    # a proxy that follows a changed STORAGES setting.
-    from .storage import private_storage as storage
-
-    return storage
+    # a proxy that follows a changed STORAGES setting. A callable, so migrations name it and not a backend.
+    return storage.private_storage
 
 
 class Document(models.Model):
