@@ -44,7 +44,7 @@ from mpesa.result_codes import Outcome, member_message
 from notifications.services import notify_member
 
 from .models import MpesaCallback, Payment
-from .transitions import payment_transition
+from .transitions import MpesaReceiptAlreadyUsed, mpesa_receipt_refuse_reuse, payment_transition
 
 logger = logging.getLogger(__name__)
 security_logger = logging.getLogger("security")
@@ -260,7 +260,10 @@ def payment_complete(
     actor=None,
     completed_at: datetime.datetime | None = None,
 ) -> bool:
-    """Mark the payment completed and apply its effects, once. Returns False when it already was."""
+    """Mark the payment completed and apply its effects, once. Returns False when it already was.
+
+    Raises MpesaReceiptAlreadyUsed, changing nothing, when `mpesa_receipt_number` is another payment's.
+    """
 
     def effects() -> dict:
         completed = Payment.objects.select_related("member__category", "member__user").get(pk=payment.pk)
@@ -298,9 +301,13 @@ def payment_complete(
             return True
         if mpesa_receipt_number:
             # Completed by a query (which carries no receipt); the callback brings the receipt.
-            Payment.objects.filter(pk=payment.pk, status=Status.COMPLETED, mpesa_receipt_number__isnull=True).update(
-                mpesa_receipt_number=mpesa_receipt_number
-            )
+            try:
+                with transaction.atomic():
+                    Payment.objects.filter(
+                        pk=payment.pk, status=Status.COMPLETED, mpesa_receipt_number__isnull=True
+                    ).update(mpesa_receipt_number=mpesa_receipt_number)
+            except IntegrityError:
+                raise mpesa_receipt_refuse_reuse(payment=payment, receipt=mpesa_receipt_number) from None
         return False
 
 
@@ -472,13 +479,16 @@ def _apply_callback(callback: MpesaCallback):
             return _reject(callback, f"phone {mask_phone(parsed.phone)} differs", payment)
         if not parsed.receipt_number:
             return _reject(callback, "success without an M-Pesa receipt number", payment)
-        applied = payment_complete(
-            payment=payment,
-            mpesa_receipt_number=parsed.receipt_number,
-            result_code=parsed.result_code,
-            result_description=parsed.result_description,
-            source=Source.CALLBACK,
-        )
+        try:
+            applied = payment_complete(
+                payment=payment,
+                mpesa_receipt_number=parsed.receipt_number,
+                result_code=parsed.result_code,
+                result_description=parsed.result_description,
+                source=Source.CALLBACK,
+            )
+        except MpesaReceiptAlreadyUsed as reuse:
+            return _reject(callback, str(reuse), payment)
         if applied:
             return MpesaCallback.Outcome.APPLIED, "completed", payment
         return MpesaCallback.Outcome.DUPLICATE, "already completed", payment

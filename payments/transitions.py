@@ -61,6 +61,29 @@ AUDIT_ACTIONS: dict[str, str] = {
 }
 
 
+class MpesaReceiptAlreadyUsed(Exception):
+    """The M-Pesa receipt is already credited to another payment: one receipt pays for one payment only.
+
+    Never a harmless duplicate: it is a forged callback or a real receipt replayed at a second payment, so
+    whoever asked for the change records it as a security event.
+    """
+
+    def __init__(self, *, receipt: str, payment_id: int, credited_to: int | None):
+        self.receipt, self.payment_id, self.credited_to = receipt, payment_id, credited_to
+        super().__init__(f"M-Pesa receipt {receipt} is already credited to payment {credited_to}")
+
+
+def mpesa_receipt_refuse_reuse(*, payment: Payment, receipt: str) -> MpesaReceiptAlreadyUsed:
+    """The refusal for `receipt` on `payment`, naming the payment that holds it, with the security log line."""
+    credited_to = (
+        Payment.objects.filter(mpesa_receipt_number=receipt).exclude(pk=payment.pk).values_list("pk", flat=True).first()
+    )
+    security_logger.warning(
+        "M-Pesa receipt %s already on payment %s; refused for payment %s", receipt, credited_to, payment.pk
+    )
+    return MpesaReceiptAlreadyUsed(receipt=receipt, payment_id=payment.pk, credited_to=credited_to)
+
+
 def payment_transition(
     *,
     payment: Payment,
@@ -74,11 +97,13 @@ def payment_transition(
     """Move `payment` to `to` if PAYMENT_TRANSITIONS allows it from the status it has in the database.
 
     Sets `result_source` to `source` (a Payment.Source), `updated_at`, and `fields`. Returns True when this
-    call made the change; False when the row was not in an allowed status (someone else got there first),
-    or a unique value in `fields` (an M-Pesa receipt) is already on another payment. When it made the
+    call made the change; False when the row was not in an allowed status (someone else got there first).
+    Raises MpesaReceiptAlreadyUsed, changing nothing, when the M-Pesa receipt in `fields` is already on
+    another payment (a False would read as "already done" and hide the reuse). When it made the
     change, it runs `effects` (in the same transaction; what it returns is added to the audit data), then
     writes the audit entry. `payment` itself is not refreshed.
     """
+    refused: MpesaReceiptAlreadyUsed | None = None
     # No savepoint of its own: inside a caller's transaction, its effects and the change stand or fall together.
     with transaction.atomic(savepoint=False):
         try:
@@ -87,18 +112,20 @@ def payment_transition(
                     Payment.objects, payment.pk, to=to, result_source=source, updated_at=timezone.now(), **fields
                 )
         except IntegrityError:
-            # Never credit one M-Pesa receipt twice: the unique receipt refuses the second payment.
-            security_logger.warning(
-                "M-Pesa receipt %s already used; payment %s not %s",
-                fields.get("mpesa_receipt_number"),
-                payment.pk,
-                Status(to).label.lower(),
-            )
-            return False
-        if not changed:
-            return False
-        data = dict(audit_data or {})
-        if effects is not None:
-            data.update(effects() or {})
-        audit_log(action=AUDIT_ACTIONS[to], actor=actor, target=payment, data=data)
+            # Never credit one M-Pesa receipt twice: the unique receipt refuses the second payment. The
+            # receipt is the only unique value a transition sets, so anything else is a real error.
+            receipt = fields.get("mpesa_receipt_number")
+            if not receipt:
+                raise
+            refused = mpesa_receipt_refuse_reuse(payment=payment, receipt=receipt)
+        else:
+            if not changed:
+                return False
+            data = dict(audit_data or {})
+            if effects is not None:
+                data.update(effects() or {})
+            audit_log(action=AUDIT_ACTIONS[to], actor=actor, target=payment, data=data)
+    # Raised outside the block: the refusal changed nothing, so the caller's transaction stays usable.
+    if refused is not None:
+        raise refused
     return True

@@ -95,6 +95,36 @@ def test_concurrent_duplicate_callbacks_complete_each_payment_once(daraja, setti
     assert AuditLog.objects.filter(action=AuditLog.Action.STATUS_CHANGED, data__to="active").count() == 5
 
 
+@pytest.mark.security_check(4)
+def test_one_receipt_sent_at_once_for_four_payments_credits_one_and_rejects_the_rest(daraja):
+    """The unique receipt makes the losers wait for the winner's commit, then refuses them: each is a
+    rejection with a security entry, never a "duplicate, already completed"."""
+    members = approved_members(4)
+    daraja.configure(default_outcome="manual")
+    payments = [
+        payment_initiate_mpesa(member=m, payment_type="registration", phone=manual_phone(i), actor=m.user)
+        for i, m in enumerate(members)
+    ]
+    deliveries = [
+        lambda payment=payment: callback_process(
+            callback_receive(
+                token=payment.callback_token, body=success_body(payment, "TRR0000001"), headers={}, source_ip=None
+            )
+        )
+        for payment in payments
+    ]
+
+    assert run_together(deliveries) == []
+
+    statuses = sorted(Payment.objects.values_list("status", flat=True))
+    assert statuses == [Payment.Status.COMPLETED] + [Payment.Status.PENDING] * 3
+    assert Payment.objects.filter(mpesa_receipt_number="TRR0000001").count() == 1
+    assert sorted(MpesaCallback.objects.values_list("outcome", flat=True)) == ["applied"] + ["rejected"] * 3
+    rejections = AuditLog.objects.filter(action=AuditLog.Action.SECURITY_EVENT, data__event="callback_rejected")
+    assert rejections.count() == 3
+    assert AuditLog.objects.filter(action=AuditLog.Action.PAYMENT_COMPLETED).count() == 1
+
+
 def test_a_callback_racing_a_reconciler_completes_once(daraja):
     members = approved_members(3)
     daraja.configure(default_outcome="manual")

@@ -11,7 +11,7 @@ from audit.models import AuditLog
 from mpesa import result_codes
 from payments.models import Payment
 from payments.services import _fail, payment_complete, payment_timeout
-from payments.transitions import AUDIT_ACTIONS, PAYMENT_TRANSITIONS, payment_transition
+from payments.transitions import AUDIT_ACTIONS, PAYMENT_TRANSITIONS, MpesaReceiptAlreadyUsed, payment_transition
 
 pytestmark = pytest.mark.django_db
 
@@ -106,9 +106,10 @@ def test_effects_do_not_run_when_the_change_is_refused(alice):
 def test_an_mpesa_receipt_already_on_another_payment_refuses_the_change(alice, bob):
     make_payment(bob, Status.COMPLETED, Source.CALLBACK, mpesa_receipt_number="TST0000001")
     payment = make_payment(alice, Status.PENDING)
-    assert not payment_transition(
-        payment=payment, to=Status.COMPLETED, source=Source.CALLBACK, mpesa_receipt_number="TST0000001"
-    )
+    with pytest.raises(MpesaReceiptAlreadyUsed, match="TST0000001"):
+        payment_transition(
+            payment=payment, to=Status.COMPLETED, source=Source.CALLBACK, mpesa_receipt_number="TST0000001"
+        )
     assert Payment.objects.get(pk=payment.pk).status == Status.PENDING
     assert not AuditLog.objects.filter(action=AuditLog.Action.PAYMENT_COMPLETED).exists()
 
