@@ -2,6 +2,14 @@ from django.contrib import admin
 
 from .models import MpesaCallback, Payment
 
+# The per-payment URL token authenticates Daraja's callback: whoever knows it can post a callback for that
+# payment, so it is shown nowhere (neither the payment's token nor the one a callback came with).
+SECRET_FIELDS = {"callback_token", "url_token"}
+
+
+def shown_fields(model) -> list[str]:
+    return [f.name for f in model._meta.fields if f.name not in SECRET_FIELDS]
+
 
 class CallbackInline(admin.TabularInline):
     model = MpesaCallback
@@ -43,8 +51,11 @@ class PaymentAdmin(admin.ModelAdmin):
     show_full_result_count = False
     inlines = [CallbackInline]
 
+    def get_fields(self, request, obj=None):
+        return shown_fields(Payment)
+
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Payment._meta.fields]
+        return shown_fields(Payment)
 
     def has_add_permission(self, request):
         return False
@@ -61,8 +72,11 @@ class MpesaCallbackAdmin(admin.ModelAdmin):
     list_select_related = ["payment"]
     show_full_result_count = False
 
+    def get_fields(self, request, obj=None):
+        return shown_fields(MpesaCallback)
+
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in MpesaCallback._meta.fields]
+        return shown_fields(MpesaCallback)
 
     def has_add_permission(self, request):
         return False
