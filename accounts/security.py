@@ -36,7 +36,7 @@ from audit.services import audit_log
 from core.emails import MAX_LENGTH, normalise_email
 from core.http import client_ip
 
-LOCKED_OUT_MESSAGE = "Too many failed logins for this account from your address."
+LOCKED_OUT_MESSAGE = "Too many failed logins for this account or from your address."
 
 
 def normalise_username(value) -> str | None:
@@ -119,19 +119,32 @@ def lockout_response(request, original_response=None, credentials=None):
 
 
 def current_lockouts() -> list[dict]:
-    """Username and address pairs locked out now, and pairs with failures below the limit (to watch)."""
+    """Username and address pairs locked out now, and pairs with failures below the limit (to watch).
+
+    A pair is locked too while its address, or its account, is over its wider limit; clearing pairs brings
+    those totals down again."""
     limit = get_failure_limit(None, None)
+    recent = _recent_attempts()
     rows = (
-        _recent_attempts()
-        .values("username", "ip_address")
+        recent.values("username", "ip_address")
         .annotate(failures=Sum("failures_since_start"), last=Max("attempt_time"))
         .order_by("-last")
     )
+    by_address = _locked_totals(recent, "ip_address", settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS)
+    by_account = _locked_totals(recent, "username", settings.LOGIN_FAILURE_LIMIT_PER_ACCOUNT)
     result = []
     for row in rows:
-        locked = row["failures"] >= limit
-        result.append({**row, "locked": locked, "until": row["last"] + _cool_off() if locked else None})
+        ends = [row["last"] + _cool_off()] if row["failures"] >= limit else []
+        ends += [end for end in (by_address.get(row["ip_address"]), by_account.get(row["username"])) if end]
+        until = max(ends, default=None)
+        result.append({**row, "locked": until is not None, "until": until})
     return result
+
+
+def _locked_totals(attempts, field: str, limit: int) -> dict:
+    """{value of `field`: end of its lockout} for the values over `limit` failures."""
+    totals = attempts.values(field).annotate(failures=Sum("failures_since_start"), last=Max("attempt_time"))
+    return {row[field]: row["last"] + _cool_off() for row in totals.filter(failures__gte=limit)}
 
 
 def lockout_clear(*, username: str, ip_address: str, actor, request=None) -> int:

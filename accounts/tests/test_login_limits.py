@@ -95,3 +95,16 @@ def test_the_api_login_has_both_limits_too(client, alice, bob):
     response = api_login(client, "bob@example.com", PASSWORD, ip="192.0.2.200")
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "locked_out"
+
+
+def test_the_admin_page_lists_the_pairs_behind_an_address_lock(client, admin_user):
+    """Each pair is below its own limit of 5; together they are the address's 20."""
+    for n in range(5):
+        for _ in range(4):
+            web_login(client, f"member{n}@example.com")
+    staff = type(client)()
+    staff.force_login(admin_user)
+
+    locked = staff.get("/staff/security/lockouts/").context["locked"]
+    assert {row["username"] for row in locked} == {f"member{n}@example.com" for n in range(5)}
+    assert all(row["until"] is not None for row in locked)
