@@ -1,10 +1,19 @@
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+
+from core.emails import NormalisedEmailField
 
 
 class EmailAuthenticationForm(AuthenticationForm):
-    username = forms.EmailField(
+    # Normalised before it is checked, counted or looked up (core.emails): look-alikes are one account.
+    username = NormalisedEmailField(
         label="Email", max_length=254, widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+    )
+
+
+class EmailPasswordResetForm(PasswordResetForm):
+    email = NormalisedEmailField(
+        label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
 
 

@@ -5,18 +5,26 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from core.emails import normalise_email
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
 
+    @classmethod
+    def normalize_email(cls, email):
+        # One spelling for the whole address (core.emails), where Django's lower-cases only the domain.
+        return normalise_email(email)
+
     def get_by_natural_key(self, username):
-        # Email login is case-insensitive: Jane@Example.com and jane@example.com are one account.
-        return self.get(email__iexact=username)
+        # Jane@Example.com, ｊａｎｅ@example.com and jane@example.com are one account. Stored addresses are in
+        # this form already; iexact still finds a row saved some other way.
+        return self.get(email__iexact=normalise_email(username))
 
     def _create_user(self, email, password, **extra_fields):
         if not email:
             raise ValueError("An email address is required.")
-        user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
+        user = self.model(email=self.normalize_email(email), **extra_fields)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -57,7 +65,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def clean(self):
         super().clean()
-        self.email = self.__class__.objects.normalize_email(self.email).lower()
+        self.email = self.__class__.objects.normalize_email(self.email)
 
     def get_full_name(self):
         return f"{self.first_name} {self.last_name}".strip()

@@ -1,9 +1,14 @@
-"""Failed-login lockouts (django-axes, configured in config/settings.py under AXES_*).
+"""Failed-login lockouts (django-axes, configured in config/settings.py under AXES_* and LOGIN_FAILURE_*).
 
 AXES_FAILURE_LIMIT failed logins for one username from one client address lock that pair out for
-AXES_COOLOFF_MINUTES. The lock is per pair: the same member logging in from another address is not
-affected, so nobody can lock a member out from elsewhere; an attacker's address is what gets locked.
+AXES_COOLOFF_MINUTES: the attacker's address is what gets locked, the member logs in from elsewhere.
+Two higher limits stop what that pair lock lets through, with the same cool-off (never a permanent lock):
+LOGIN_FAILURE_LIMIT_PER_ADDRESS failures from one address across accounts lock that address (one address
+trying many accounts), LOGIN_FAILURE_LIMIT_PER_ACCOUNT failures at one account across addresses lock that
+account (many addresses trying one). The second does let a crowd of addresses keep a member out, but only
+for the cool-off after they stop, which is the price of not letting them guess on.
 A wrong second-step code counts as a failed login (accounts.two_factor_views, api.auth).
+Usernames are counted in one spelling (core.emails.normalise_email): a look-alike gives no extra tries.
 
 The web answer to a locked-out login is a page saying when to try again, with status 429 and a
 Retry-After header; the API's is its usual error shape with status 429 (api.auth).
@@ -19,6 +24,7 @@ from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_cool_off, get_failure_limit
 from axes.models import AccessAttempt
 from axes.signals import user_locked_out
+from django.conf import settings
 from django.db.models import Max, Sum
 from django.dispatch import receiver
 from django.http import JsonResponse
@@ -27,19 +33,18 @@ from django.utils import timezone
 
 from audit.models import AuditLog
 from audit.services import audit_log
+from core.emails import MAX_LENGTH, normalise_email
 from core.http import client_ip
 
-LOCKED_OUT_MESSAGE = "Too many failed logins for this account from your address."
+LOCKED_OUT_MESSAGE = "Too many failed logins for this account or from your address."
 
 
 def normalise_username(value) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    return value.strip().lower()[:254]
+    return normalise_email(value)[:MAX_LENGTH] or None
 
 
 def axes_username(request, credentials=None) -> str | None:
-    """AXES_USERNAME_CALLABLE: the email typed, in lower case (ALICE@ and alice@ are one account's tries)."""
+    """AXES_USERNAME_CALLABLE: the email typed, normalised (ALICE@, ａｌｉｃｅ@ and alice@ are one account's tries)."""
     if credentials:
         value = credentials.get("username") or credentials.get("email")
         if value is not None:
@@ -61,12 +66,20 @@ def _recent_attempts():
 
 
 def lockout_until(*, username: str | None, ip_address: str | None) -> datetime.datetime | None:
-    """When this username may try again from this address, or None if it is not locked out."""
-    totals = _recent_attempts().filter(username=username, ip_address=ip_address)
-    totals = totals.aggregate(failures=Sum("failures_since_start"), last=Max("attempt_time"))
-    if not totals["failures"] or totals["failures"] < get_failure_limit(None, None):
-        return None
-    return totals["last"] + _cool_off()
+    """When this username may try again from this address, or None if it is not locked out: locked as a
+    pair, or the address locked across accounts, or the account across addresses (the latest end wins)."""
+    recent = _recent_attempts()
+    checks = [(recent.filter(username=username, ip_address=ip_address), get_failure_limit(None, None))]
+    if ip_address:
+        checks.append((recent.filter(ip_address=ip_address), settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS))
+    if username:
+        checks.append((recent.filter(username=username), settings.LOGIN_FAILURE_LIMIT_PER_ACCOUNT))
+    ends = []
+    for attempts, limit in checks:
+        totals = attempts.aggregate(failures=Sum("failures_since_start"), last=Max("attempt_time"))
+        if totals["failures"] and totals["failures"] >= limit:
+            ends.append(totals["last"] + _cool_off())
+    return max(ends, default=None)
 
 
 def is_locked_out(request, username: str | None) -> bool:
@@ -106,19 +119,32 @@ def lockout_response(request, original_response=None, credentials=None):
 
 
 def current_lockouts() -> list[dict]:
-    """Username and address pairs locked out now, and pairs with failures below the limit (to watch)."""
+    """Username and address pairs locked out now, and pairs with failures below the limit (to watch).
+
+    A pair is locked too while its address, or its account, is over its wider limit; clearing pairs brings
+    those totals down again."""
     limit = get_failure_limit(None, None)
+    recent = _recent_attempts()
     rows = (
-        _recent_attempts()
-        .values("username", "ip_address")
+        recent.values("username", "ip_address")
         .annotate(failures=Sum("failures_since_start"), last=Max("attempt_time"))
         .order_by("-last")
     )
+    by_address = _locked_totals(recent, "ip_address", settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS)
+    by_account = _locked_totals(recent, "username", settings.LOGIN_FAILURE_LIMIT_PER_ACCOUNT)
     result = []
     for row in rows:
-        locked = row["failures"] >= limit
-        result.append({**row, "locked": locked, "until": row["last"] + _cool_off() if locked else None})
+        ends = [row["last"] + _cool_off()] if row["failures"] >= limit else []
+        ends += [end for end in (by_address.get(row["ip_address"]), by_account.get(row["username"])) if end]
+        until = max(ends, default=None)
+        result.append({**row, "locked": until is not None, "until": until})
     return result
+
+
+def _locked_totals(attempts, field: str, limit: int) -> dict:
+    """{value of `field`: end of its lockout} for the values over `limit` failures."""
+    totals = attempts.values(field).annotate(failures=Sum("failures_since_start"), last=Max("attempt_time"))
+    return {row[field]: row["last"] + _cool_off() for row in totals.filter(failures__gte=limit)}
 
 
 def lockout_clear(*, username: str, ip_address: str, actor, request=None) -> int:

@@ -4,7 +4,7 @@ from django.shortcuts import redirect, render
 from audit.models import AuditLog
 from audit.services import audit_log
 
-from .forms import EmailAuthenticationForm
+from .forms import EmailAuthenticationForm, EmailPasswordResetForm
 from .roles import is_staff_user
 from .two_factor import has_two_factor
 from .two_factor_views import start_second_step
@@ -49,6 +49,8 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    form_class = EmailPasswordResetForm
+
     def form_valid(self, form):
         # Audited against the account when one exists; the page answers the same either way.
         email = form.cleaned_data["email"]

@@ -32,6 +32,7 @@ from accounts import two_factor
 from accounts.security import LOCKED_OUT_MESSAGE, forget_failures, lockout_until, retry_after_seconds
 from audit.models import AuditLog
 from audit.services import audit_log
+from core.emails import NormalisedEmailSerializerField, normalise_email
 from core.http import client_ip
 
 
@@ -49,7 +50,8 @@ class LoginThrottle(SimpleRateThrottle):
         if not isinstance(username, str) or not username.strip():
             return None  # not a login attempt the serializer will accept; the IP throttle still counts it
         # Hashed: whatever a client sends, the key stays short and safe for any cache backend.
-        ident = hashlib.sha256(f"{username.strip().lower()}|{self.get_ident(request)}".encode()).hexdigest()
+        # Normalised as the login and the lockout count it: a look-alike spelling is the same username.
+        ident = hashlib.sha256(f"{normalise_email(username)}|{self.get_ident(request)}".encode()).hexdigest()
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
@@ -58,7 +60,7 @@ class LoginIPThrottle(AnonRateThrottle):
 
 
 class LoginSerializer(serializers.Serializer):
-    username = serializers.EmailField(help_text="The account's email address.")
+    username = NormalisedEmailSerializerField(help_text="The account's email address.")
     password = serializers.CharField(trim_whitespace=False, write_only=True)
     otp = serializers.CharField(
         required=False,
@@ -94,7 +96,7 @@ class TwoFactorSetupRequired(exceptions.APIException):
 
 
 def locked_out(request, email) -> exceptions.Throttled:
-    seconds = retry_after_seconds(lockout_until(username=email.strip().lower(), ip_address=client_ip(request)))
+    seconds = retry_after_seconds(lockout_until(username=normalise_email(email), ip_address=client_ip(request)))
     return exceptions.Throttled(wait=seconds, detail=LOCKED_OUT_MESSAGE, code="locked_out")
 
 

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from core.emails import NormalisedEmailField, normalise_email
 from core.phones import normalise_phone
 
 from .models import Country, DocumentType, Member, MembershipCategory, Region
@@ -42,7 +43,7 @@ class RegionSelect(forms.Select):
 
 class RegistrationForm(forms.Form):
     # Account
-    email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    email = NormalisedEmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     password1 = forms.CharField(
         label="Password",
         strip=False,
@@ -104,7 +105,7 @@ class RegistrationForm(forms.Form):
         return [self[name] for name in DOCUMENT_FIELDS.values()]
 
     def clean_email(self):
-        email = self.cleaned_data["email"].strip().lower()
+        email = normalise_email(self.cleaned_data["email"])
         if get_user_model().objects.filter(email__iexact=email).exists():
             raise ValidationError("An account with this email address already exists. Log in, or reset your password.")
         return email

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 
 from audit.models import AuditLog
 from audit.services import audit_log
+from core.emails import normalise_email
 from core.phones import normalise_phone
 
 from .models import Member
@@ -43,10 +44,6 @@ BOOLEAN_FIELDS = ("notify_by_email", "notify_by_sms")
 EMAIL_TAKEN = "Another account already uses this email address."
 
 
-def normalise_email(value: str) -> str:
-    return (value or "").strip().lower()
-
-
 def email_in_use(email: str, *, exclude_user_id: int | None = None) -> bool:
     """Whether another account has this address, ignoring case (the database's unique index does too)."""
     users = get_user_model().objects.filter(email__iexact=normalise_email(email))
@@ -63,7 +60,8 @@ def profile_values(member: Member) -> dict[str, Any]:
 def member_update_profile(*, member: Member, actor, data: Mapping[str, Any], request=None) -> list[str]:
     """Apply the PROFILE_FIELDS present in `data` to `member`; return the names of the fields that changed.
 
-    Other keys are ignored. The phone number is normalised (2547XXXXXXXX) and the email lower-cased. Raises
+    Other keys are ignored. The phone number is normalised (2547XXXXXXXX) and the email normalised
+    (core.emails). Raises
     ValidationError keyed by field for an invalid value or an email another account uses. Nothing changed,
     nothing written; otherwise one audit entry that names the changed fields, never their values.
     """

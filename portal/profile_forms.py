@@ -1,6 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
+from core.emails import NormalisedEmailField
 from core.phones import normalise_phone
 from members.models import Member
 from members.profile import EMAIL_TAKEN, PROFILE_FIELDS, email_in_use, normalise_email, profile_values
@@ -15,7 +16,7 @@ class ProfileForm(forms.Form):
     """What a member may change about themselves. Changing the email or phone asks for the password again:
     whoever holds a stolen session must not redirect password resets or M-Pesa prompts."""
 
-    email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    email = NormalisedEmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     phone_number = forms.CharField(
         max_length=20,
         help_text="The M-Pesa number you pay from, e.g. 0712 345 678.",
