@@ -113,3 +113,9 @@ def test_a_rate_limit_refuses_past_its_rate_and_says_how_long_to_wait():
     assert waits[:2] == [0, 0]
     assert 0 < waits[2] <= 3600
     assert rate_limit_hit(scope="test", ident="198.51.100.8", rate="2/hour") == 0
+
+
+def test_with_redis_down_the_health_check_reports_the_cache_failed(client, redis_down):
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["cache"] == "failed"
