@@ -38,6 +38,9 @@ def _test_settings(settings, tmp_path):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # Never a real SMS from a test, whatever a developer's .env holds.
     settings.SMS_BACKEND = "notifications.sms.LocmemSmsBackend"
+    from django.core.cache import cache
+
+    cache.clear()  # rate-limit counters (web registration, API throttles) start at zero in every test
 
 
 @pytest.fixture

@@ -185,10 +185,29 @@ def redis_url_for_test_worker(url: str, worker: str) -> str:
 
 if REDIS_URL and os.environ.get("PYTEST_XDIST_WORKER"):
     REDIS_URL = redis_url_for_test_worker(REDIS_URL, os.environ["PYTEST_XDIST_WORKER"])
+
+
+def redis_caches(url: str) -> dict:
+    """The cache with Redis: an outage degrades to an empty cache with a logged warning instead of 500s
+    (core/cache.py); the socket timeouts bound what one cache call costs while Redis is unreachable."""
+    timeout = env.float("CACHE_SOCKET_TIMEOUT_SECONDS", default=1.0)
+    return {
+        "default": {
+            "BACKEND": "core.cache.OutageTolerantRedisCache",
+            "LOCATION": url,
+            "OPTIONS": {"socket_connect_timeout": timeout, "socket_timeout": timeout},
+        }
+    }
+
+
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = redis_caches(REDIS_URL)
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# After a failed cache call, how long the cache is left alone before it is tried again, and how often the
+# "cache unavailable" warning is logged (per process).
+CACHE_RETRY_SECONDS = env.float("CACHE_RETRY_SECONDS", default=5.0)
+CACHE_OUTAGE_WARNING_SECONDS = env.float("CACHE_OUTAGE_WARNING_SECONDS", default=60.0)
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or None)
@@ -390,6 +409,15 @@ FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 # --- Membership rules ------------------------------------------------------------------------------------
 MEMBERSHIP_NUMBER_PREFIX = env.str("MEMBERSHIP_NUMBER_PREFIX", default="KTS")
 DOCUMENT_MAX_UPLOAD_MB = env.int("DOCUMENT_MAX_UPLOAD_MB", default=5)
+# Read from the file's header before anything is decoded. 25 megapixels takes a 12 MP phone photo (4000x3000),
+# an A4 scan at 300 dpi (2480x3508, 8.7 MP) or 400 dpi (15.5 MP), and a 24 MP camera; it refuses the
+# 6200x6200 (38 MP) PNG that compresses to 150 KB yet costs seconds and 150 MB to decode.
+DOCUMENT_MAX_IMAGE_PIXELS = env.int("DOCUMENT_MAX_IMAGE_PIXELS", default=25_000_000)
+# An ID, a certificate or a letter is a few pages; counted without walking a hostile 20,000-page tree.
+DOCUMENT_MAX_PDF_PAGES = env.int("DOCUMENT_MAX_PDF_PAGES", default=50)
+# Web applications (/register/) per client address, counted in the cache like the API's
+# API_THROTTLE_REGISTER; every POST counts, refused ones included, since checking uploads is the cost.
+REGISTER_RATE = env.str("REGISTER_RATE", default="10/hour")
 MEMBER_MINIMUM_AGE = env.int("MEMBER_MINIMUM_AGE", default=16)
 DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="KE")
 # How many days before the end date a member may renew.

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -8,7 +9,8 @@ from django.views.decorators.http import require_GET
 
 from audit.models import AuditLog
 from audit.services import audit_log
-from core.http import private_file_response
+from core.cache import rate_limit_hit
+from core.http import client_ip, private_file_response
 
 from .forms import RegistrationForm
 from .models import Document
@@ -18,6 +20,11 @@ from .services import member_register
 def register(request):
     if request.user.is_authenticated:
         return redirect("accounts:home")
+    if request.method == "POST":
+        # Counted before the form is validated: checking the uploaded documents is the costly part.
+        wait = rate_limit_hit(scope="register", ident=client_ip(request) or "unknown", rate=settings.REGISTER_RATE)
+        if wait:
+            return _register_throttled(request, wait)
     form = RegistrationForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -49,6 +56,16 @@ def register(request):
             return redirect("portal:home")
     status = 400 if request.method == "POST" else 200
     return render(request, "members/register.html", {"form": form}, status=status)
+
+
+def _register_throttled(request, wait: int):
+    """The form again with what was typed (never the passwords, never the files), unvalidated, and when to retry."""
+    typed = {name: value for name, value in request.POST.items() if name not in ("password1", "password2")}
+    form = RegistrationForm(initial=typed)
+    context = {"form": form, "retry_minutes": -(-wait // 60)}
+    response = render(request, "members/register.html", context, status=429)
+    response["Retry-After"] = str(wait)
+    return response
 
 
 def can_view_document(user, document: Document) -> bool:

@@ -298,3 +298,48 @@ def test_a_signed_in_person_is_sent_home_instead_of_registering_again(client, re
     assert response.status_code == 302
     assert response["Location"] == "/"
     assert Member.objects.count() == 1
+
+
+@pytest.mark.security_check(17)
+def test_web_applications_are_limited_per_address_and_the_refusal_keeps_what_was_typed(
+    client, registration_data, settings
+):
+    settings.REGISTER_RATE = "2/hour"
+    attacker = "198.51.100.66"
+    for _ in range(2):  # refused applications count too: checking their uploads is the cost
+        assert (
+            client.post("/register/", registration_data(phone_number="12345"), REMOTE_ADDR=attacker).status_code == 400
+        )
+
+    response = client.post("/register/", registration_data(occupation="Hydrologist"), REMOTE_ADDR=attacker)
+
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 3600
+    page = html.unescape(response.content.decode())
+    assert "Too many applications from your network" in page
+    assert 'value="Hydrologist"' in page
+    assert 'value="grace.wanjiru@example.com"' in page
+    assert NEW_PASSWORD not in page
+    assert not User.objects.filter(email="grace.wanjiru@example.com").exists()
+    assert not Member.objects.exists()
+
+
+@pytest.mark.security_check(17)
+def test_the_registration_limit_of_one_address_does_not_stop_another(client, registration_data, settings):
+    settings.REGISTER_RATE = "1/hour"
+    assert (
+        client.post("/register/", registration_data(phone_number="12345"), REMOTE_ADDR="198.51.100.66").status_code
+        == 400
+    )
+    assert client.post("/register/", registration_data(), REMOTE_ADDR="198.51.100.66").status_code == 429
+
+    response = client.post("/register/", registration_data(), REMOTE_ADDR="203.0.113.9")
+
+    assert response.status_code == 302
+    assert Member.objects.get().user.email == "grace.wanjiru@example.com"
+
+
+def test_showing_the_registration_form_is_not_counted(client, reference_data, settings):
+    settings.REGISTER_RATE = "1/hour"
+    for _ in range(3):
+        assert client.get("/register/").status_code == 200

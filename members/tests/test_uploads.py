@@ -10,6 +10,9 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image, ImageFile
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import NameObject, NumberObject
 
 from members import services
 from members.models import Country, Document, Member, MembershipCategory, Region
@@ -359,4 +362,98 @@ def test_the_service_removes_every_stored_file_when_anything_after_storing_fails
     ]
     with pytest.raises(RuntimeError):
         _register("associate", documents)
+    _assert_nothing_stored(private_files, settings)
+
+
+# --- Files small on disk but costly to parse (issue 13, finding 1) ----------------------------------
+
+
+def _image(size, image_format="PNG"):
+    """A plain grey image: a 6200x6200 PNG of one colour compresses to under 40 KB."""
+    buffer = io.BytesIO()
+    Image.new("L", size, 128).save(buffer, image_format)
+    return buffer.getvalue()
+
+
+def _blank_pdf(pages, *, claimed_count=None):
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(612, 792)
+    if claimed_count is not None:  # the page tree's /Count is only what the file claims
+        writer._root_object["/Pages"][NameObject("/Count")] = NumberObject(claimed_count)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def nothing_decoded(monkeypatch):
+    """Fails the test if Pillow decodes a pixel or pypdf flattens the page tree."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the file was decoded or walked before its size was checked")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+    monkeypatch.setattr(PdfReader, "_flatten", refuse)
+
+
+@pytest.mark.security_check(17)
+def test_an_image_of_too_many_pixels_is_refused_from_its_header_before_decoding(nothing_decoded):
+    content = _image((6200, 6200))  # 38 megapixels: the 4 s, 150 MB upload of the attack
+    assert len(content) < 200 * 1024
+    _assert_refused(
+        SimpleUploadedFile("photo.png", content), "passport_photo", "6200 x 6200 pixels; the limit is 25 megapixels"
+    )
+
+
+@pytest.mark.security_check(17)
+def test_the_pixel_cap_is_a_setting(settings, nothing_decoded):
+    settings.DOCUMENT_MAX_IMAGE_PIXELS = 10_000
+    _assert_refused(SimpleUploadedFile("photo.jpg", _image((101, 100), "JPEG")), "passport_photo", "0.01 megapixels")
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [("phone.jpg", (4000, 3000)), ("scan-a4-300dpi.png", (2480, 3508)), ("camera-24mp.jpg", (6000, 4000))],
+)
+def test_a_phone_photo_and_an_a4_scan_are_within_the_pixel_cap(name, size):
+    image_format = "PNG" if name.endswith(".png") else "JPEG"
+    assert check_upload(SimpleUploadedFile(name, _image(size, image_format)), "national_id").size > 0
+
+
+@pytest.mark.security_check(17)
+def test_a_pdf_of_twenty_thousand_blank_pages_is_refused_before_its_pages_are_walked(nothing_decoded):
+    content = _blank_pdf(20_000)  # 2.5 MB: the 13 s upload of the attack
+    _assert_refused(SimpleUploadedFile("id.pdf", content), "national_id", "The PDF has more than 50 pages")
+
+
+@pytest.mark.security_check(17)
+def test_a_pdf_that_understates_its_page_count_is_still_refused(settings):
+    settings.DOCUMENT_MAX_PDF_PAGES = 5
+    content = _blank_pdf(6, claimed_count=1)
+    _assert_refused(SimpleUploadedFile("id.pdf", content), "national_id", "The PDF has more than 5 pages")
+
+
+def test_a_pdf_at_the_page_cap_is_accepted(settings):
+    settings.DOCUMENT_MAX_PDF_PAGES = 5
+    assert check_upload(SimpleUploadedFile("id.pdf", _blank_pdf(5)), "national_id").content_type == PDF
+
+
+@pytest.mark.security_check(17)
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("doc_type", "name", "make", "message"),
+    [
+        ("passport_photo", "photo.png", lambda: _image((6200, 6200)), "the limit is 25 megapixels"),
+        ("national_id", "id.pdf", lambda: _blank_pdf(51), "The PDF has more than 50 pages"),
+    ],
+    ids=["38-megapixel-png", "51-page-pdf"],
+)
+def test_the_registration_page_refuses_a_costly_file_and_stores_nothing(
+    client, registration_data, private_files, settings, doc_type, name, make, message
+):
+    data = registration_data(**{f"document_{doc_type}": SimpleUploadedFile(name, make())})
+    response = client.post("/register/", data)
+    assert response.status_code == 400
+    assert message in response.content.decode()
     _assert_nothing_stored(private_files, settings)
