@@ -20,7 +20,8 @@ from .roles import ADMIN, user_roles
 
 
 class SecureAdminSite(OTPAdminSite):
-    """django-otp's admin site (has_permission also needs request.user.is_verified()), logging in on /login/."""
+    """django-otp's admin site (has_permission also needs request.user.is_verified()) for Admins, logging in on
+    /login/."""
 
     def __init__(self, name="admin"):
         super().__init__(name)

@@ -68,4 +68,11 @@ def test_staff_and_finance_cannot_use_the_admin_even_with_the_flag_and_two_facto
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
     assert client.get("/admin/", follow=True).status_code == 403
     assert client.get(url, follow=True).status_code == 403
-    assert client.get("/staff/").status_code == 200, "their place is the staff dashboard"
+    staff_home = client.get("/staff/")
+    assert staff_home.status_code == 200, "their place is the staff dashboard"
+    assert 'href="/admin/"' not in staff_home.content.decode(), "no link to a page that refuses them"
+
+
+def test_only_admins_see_the_link_to_the_admin(client, admin_user):
+    client.force_login(admin_user)
+    assert 'href="/admin/"' in client.get("/staff/").content.decode()
