@@ -1,4 +1,8 @@
-"""The admin site: only for staff whose session passed the second step, and no login form of its own.
+"""The admin site: only for Admins whose session passed the second step, and no login form of its own.
+
+Only the Admin role (and superusers): a model admin edits rows directly, past the services and their rules
+(a Staff user could switch a paying member to Honorary). Staff and Finance work in /staff/, through the
+services, whatever their is_staff flag says.
 
 Its login URL sends people to the one login page (/login/: password, then the code, with the failed-login
 lockout), so there is no second password form to guess at.
@@ -12,12 +16,20 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_otp.admin import OTPAdminSite
 
+from .roles import ADMIN, user_roles
+
 
 class SecureAdminSite(OTPAdminSite):
-    """django-otp's admin site (has_permission also needs request.user.is_verified()), logging in on /login/."""
+    """django-otp's admin site (has_permission also needs request.user.is_verified()) for Admins, logging in on
+    /login/."""
 
     def __init__(self, name="admin"):
         super().__init__(name)
+
+    def has_permission(self, request):
+        # The parent asks for is_active, is_staff and a verified second factor; the role is asked last (a query).
+        user = request.user
+        return super().has_permission(request) and (user.is_superuser or ADMIN in user_roles(user))
 
     def login(self, request, extra_context=None):
         index = reverse("admin:index", current_app=self.name)

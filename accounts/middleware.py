@@ -1,4 +1,4 @@
-"""Session rules for the web pages: an idle timeout, and two-factor set-up before any staff page.
+"""Session rules for the web pages: an idle timeout, and two-factor before any page for those who need it.
 
 Both act before the view (process_view) and leave alone what must not read the session: requests without a
 session cookie (nobody is signed in), the API (JWT, not sessions), and the public pages in PUBLIC_URL_NAMES,
@@ -65,9 +65,13 @@ class SessionIdleTimeoutMiddleware(_ViewMiddleware):
 
 
 class TwoFactorRequiredMiddleware(_ViewMiddleware):
-    """A signed-in user whose role needs two-factor and whose session has not passed it reaches no staff page
-    (nor, with the is_staff flag, any page) but the set-up and logout: without a device they set one up;
-    with one they log in again with the code."""
+    """A signed-in user who needs two-factor (`two_factor_required`: a staff role or the is_staff flag) and
+    whose session has not passed it reaches no page but the set-up and logout: without a device they set one
+    up; with one they log in again with the code.
+
+    Every page, not only /staff/: a role's reach goes beyond the staff pages (Finance opens any member's
+    payment and receipt, Staff any member's documents), so a password alone must open none of them.
+    """
 
     ALLOWED_NAMES = ("accounts:two_factor_setup", "accounts:two_factor_recovery_codes", "accounts:logout")
 
@@ -75,7 +79,8 @@ class TwoFactorRequiredMiddleware(_ViewMiddleware):
         if not _applies(request):
             return None
         user = request.user
-        if not user.is_authenticated or not self._needs_two_factor(request, user) or user.is_verified():
+        # is_verified() first: it costs no query, and a verified session needs nothing more.
+        if not user.is_authenticated or user.is_verified() or not two_factor_required(user):
             return None
         if request.path in {reverse(name) for name in self.ALLOWED_NAMES}:
             return None
@@ -85,12 +90,3 @@ class TwoFactorRequiredMiddleware(_ViewMiddleware):
             return redirect_to_login(request.get_full_path())
         messages.info(request, "Your role needs two-factor authentication. Set it up to continue: it takes a minute.")
         return redirect("accounts:two_factor_setup")
-
-    @staticmethod
-    def _needs_two_factor(request, user) -> bool:
-        if user.is_staff or user.is_superuser:
-            return True
-        # A role without the is_staff flag: the staff pages and the admin (members' pages cost no query).
-        if request.path.startswith(("/staff/", "/" + settings.ADMIN_URL)):
-            return two_factor_required(user)
-        return False

@@ -1,8 +1,9 @@
 """Two-factor authentication (django-otp): an authenticator app (TOTP) and single-use recovery codes.
 
 Mandatory for Admin, Staff and Finance and anyone with is_staff (`two_factor_required`); optional for
-members. A user with a confirmed device logs in with the password and then a code (accounts.views); a staff
-user without one is kept on the set-up page until done (accounts.middleware). django-otp remembers the last
+members. A user with a confirmed device logs in with the password and then a code (accounts.views); a user
+who needs it and has none is kept on the set-up page until done, whatever page they ask for
+(accounts.middleware). django-otp remembers the last
 time step a TOTP code was accepted for, so a code cannot be used twice, and slows down wrong guesses.
 """
 
@@ -29,7 +30,11 @@ RECOVERY_DEVICE_NAME = "Recovery codes"
 
 
 def two_factor_required(user) -> bool:
-    """Staff roles and the is_staff flag need a second factor; members choose."""
+    """Staff roles and the is_staff flag need a second factor; members choose.
+
+    The one rule: the web pages (accounts.middleware), the admin site and the API login all ask it. The role
+    counts on its own, since a role without the flag still reaches other members' payments and documents.
+    """
     if not user.is_authenticated:
         return False
     return user.is_staff or user.is_superuser or bool(user_roles(user) & set(STAFF_ROLES))

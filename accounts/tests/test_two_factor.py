@@ -344,3 +344,98 @@ def test_staff_with_two_factor_log_in_to_the_api_with_the_code(client, finance_u
     assert api_login(client, finance_user.email).status_code == 401
     response = api_login(client, finance_user.email, otp=app_code(app_device(finance_user)))
     assert response.status_code == 200
+
+
+# --- The role, not the is_staff flag (finding 9 of issue 13) -------------------------------------------------
+
+
+def role_without_flag(role, email, *, with_app=False):
+    """A user in a staff role whose is_staff flag was left unticked (the flag opens nothing by itself)."""
+    from django.contrib.auth.models import Group
+
+    user = UserFactory(email=email, is_staff=False)
+    user.groups.add(Group.objects.get(name=role))
+    if with_app:
+        give_two_factor(user)
+    return user
+
+
+@pytest.fixture
+def bobs_paid_payment(bob):
+    from django.utils import timezone
+
+    from payments.models import Payment
+
+    return Payment.objects.create(
+        member=bob,
+        payment_type="registration",
+        amount=1000,
+        status=Payment.Status.COMPLETED,
+        receipt_number="RCT-2026-000009",
+        completed_at=timezone.now(),
+        phone_number=bob.phone_number,
+    )
+
+
+@pytest.mark.security_check(19)
+@pytest.mark.parametrize("page", ["detail", "receipt"])
+def test_finance_without_the_flag_must_set_up_two_factor_before_another_members_payment(
+    client, bobs_paid_payment, page
+):
+    finance = role_without_flag("Finance", "fin.noflag@example.com")
+    url = f"/payments/{bobs_paid_payment.reference}/" + ("receipt/" if page == "receipt" else "")
+
+    client.force_login(finance, otp_verified=False)  # the password alone
+    response = client.get(url)
+    assert response.status_code == 302 and response["Location"] == "/account/two-factor/setup/"
+    assert bobs_paid_payment.receipt_number.encode() not in response.content
+
+    # Once set up and the code given, the role's reach is back: the page was refused for the second factor.
+    client.force_login(finance)
+    response = client.get(url)
+    assert response.status_code == 200
+    if page == "receipt":
+        assert response["Content-Type"] == "application/pdf"
+    else:
+        assert bobs_paid_payment.reference.encode() in response.content
+
+
+@pytest.mark.security_check(19)
+def test_staff_without_the_flag_open_no_members_document_with_a_password_alone(client, bob):
+    staff = role_without_flag("Staff", "staff.noflag@example.com", with_app=True)
+    document = bob.documents.first()
+    downloads = AuditLog.objects.filter(action=AuditLog.Action.DOCUMENT_DOWNLOADED, target_id=str(document.pk))
+
+    client.force_login(staff, otp_verified=False)  # has the app, but this session never gave its code
+    response = client.get(f"/documents/{document.pk}/")
+    assert response.status_code == 302 and response["Location"] == f"/login/?next=/documents/{document.pk}/"
+    assert SESSION_KEY not in client.session, "the half-done session is ended"
+    assert not downloads.exists()
+
+    client.force_login(staff)
+    response = client.get(f"/documents/{document.pk}/")
+    assert response.status_code == 200
+    assert downloads.get().actor == staff
+
+
+@pytest.mark.security_check(19)
+@pytest.mark.parametrize("role", ["Admin", "Staff", "Finance"])
+def test_every_staff_role_needs_two_factor_on_member_pages_too(client, alice, role):
+    user = role_without_flag(role, f"{role.lower()}.noflag@example.com")
+    client.force_login(user, otp_verified=False)
+    for path in ("/portal/", "/payments/", f"/documents/{alice.documents.first().pk}/", "/staff/"):
+        response = client.get(path)
+        assert response.status_code == 302 and response["Location"] == "/account/two-factor/setup/", path
+
+
+@pytest.mark.security_check(19)
+def test_the_api_asks_a_role_without_the_flag_for_its_code(client, db):
+    finance = role_without_flag("Finance", "fin.api@example.com")
+    response = api_login(client, finance.email)
+    assert response.status_code == 403 and response.json()["error"]["code"] == "two_factor_setup_required"
+    assert "access" not in response.json()
+
+    device = give_two_factor(finance)
+    response = api_login(client, finance.email)
+    assert response.status_code == 401 and response.json()["error"]["code"] == "otp_required"
+    assert api_login(client, finance.email, otp=app_code(device)).status_code == 200

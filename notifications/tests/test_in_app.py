@@ -173,14 +173,15 @@ def test_anonymous_visitors_cost_no_query_and_get_no_count(django_assert_num_que
 
 
 def test_the_notification_page_has_a_pinned_query_count(client, alice, django_assert_num_queries):
-    # session, user, two for the navbar's perms, its user.member, the paginator's count, the page's rows,
-    # and the unread count: once, though both the navbar and the page ask for it
+    # session, user, her roles (does two-factor apply: accounts.middleware), two for the navbar's perms, its
+    # user.member, the paginator's count, the page's rows, and the unread count: once, though both the navbar
+    # and the page ask for it
     client.force_login(alice.user)
     for count in (1, 25):
         Notification.objects.all().delete()
         for _ in range(count):
             make_notification(alice.user)
-        with django_assert_num_queries(8):
+        with django_assert_num_queries(9):
             assert client.get(LIST_URL).status_code == 200
 
 
