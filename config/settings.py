@@ -15,6 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 import environ
 from celery.schedules import crontab
 
+from core.secret_key import DEVELOPMENT_KEY, refuse_unsafe_secret_key
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # `KEY=value  # note`: a # after whitespace starts a comment, as in a shell and python-dotenv; a quoted value
@@ -49,11 +51,13 @@ def env_path(name: str, default: Path) -> Path:
     return Path(value).expanduser() if value else default
 
 
-# A key for local development only; a system check refuses it whenever DEBUG is off.
-DEV_SECRET_KEY = "django-insecure-local-development-key-never-use-in-production"  # noqa: S105
+# A key for local development only. With DEBUG off, reading these settings fails for it, for a missing,
+# short or placeholder key (core.secret_key): gunicorn, Celery and every command refuse to start.
+DEV_SECRET_KEY = DEVELOPMENT_KEY
 
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
 DEBUG = env.bool("DEBUG", default=True)
+refuse_unsafe_secret_key(key=SECRET_KEY, debug=DEBUG)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
