@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import subprocess
 import sys
 import venv
@@ -259,7 +260,19 @@ def pip_audit() -> None:
 
 
 def production_example_env() -> dict[str, str]:
-    """The production values documented in .env.example (the lines marked `# prod:`)."""
+    """The production values documented in .env.example (the lines marked `# prod:`).
+
+    The documented SECRET_KEY is empty (each site generates its own, and settings refuse a missing or
+    placeholder key with DEBUG off): a fresh random key stands in for it.
+    """
+    values = documented_production_values()
+    if not values.get("SECRET_KEY"):
+        values["SECRET_KEY"] = secrets.token_urlsafe(50)
+    return values
+
+
+def documented_production_values() -> dict[str, str]:
+    """The `# prod:` lines of .env.example exactly as written."""
     values = {}
     for line in (ROOT / ".env.example").read_text().splitlines():
         if line.startswith("# prod: "):

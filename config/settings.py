@@ -15,6 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 import environ
 from celery.schedules import crontab
 
+from core.secret_key import DEVELOPMENT_KEY, refuse_unsafe_secret_key
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # `KEY=value  # note`: a # after whitespace starts a comment, as in a shell and python-dotenv; a quoted value
@@ -49,11 +51,13 @@ def env_path(name: str, default: Path) -> Path:
     return Path(value).expanduser() if value else default
 
 
-# A key for local development only; a system check refuses it whenever DEBUG is off.
-DEV_SECRET_KEY = "django-insecure-local-development-key-never-use-in-production"  # noqa: S105
+# A key for local development only. With DEBUG off, reading these settings fails for it, for a missing,
+# short or placeholder key (core.secret_key): gunicorn, Celery and every command refuse to start.
+DEV_SECRET_KEY = DEVELOPMENT_KEY
 
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
 DEBUG = env.bool("DEBUG", default=True)
+refuse_unsafe_secret_key(key=SECRET_KEY, debug=DEBUG)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -101,6 +105,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A NUL in the URL, query or a posted form is a 400 before any session or query (core.malformed_input).
+    "core.malformed_input.RefuseMalformedInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -251,11 +257,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # DRF's parsers, refusing NUL characters and too-deep JSON with a 400 (core.malformed_input).
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser", "core.parsers.FormParser", "core.parsers.MultiPartParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],

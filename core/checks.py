@@ -3,18 +3,16 @@
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
+from core.secret_key import GENERATE_HINT, secret_key_problem
+
 
 @register(Tags.security)
 def check_secret_key(app_configs, **kwargs):
-    if not settings.DEBUG and settings.SECRET_KEY == settings.DEV_SECRET_KEY:
-        return [
-            Error(
-                "SECRET_KEY is the development key while DEBUG is off.",
-                hint="Set SECRET_KEY in the environment or .env to a long random value, e.g. "
-                "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'.",
-                id="core.E001",
-            )
-        ]
+    # config/settings.py already refuses such a key as it is read; this names it again for settings
+    # changed afterwards (override_settings, a settings module of one's own).
+    problem = None if settings.DEBUG else secret_key_problem(settings.SECRET_KEY)
+    if problem:
+        return [Error(f"{problem} while DEBUG is off.", hint=GENERATE_HINT, id="core.E001")]
     return []
 
 

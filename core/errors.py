@@ -9,6 +9,8 @@ from django.template import loader
 from django.views import defaults
 from django.views.decorators.csrf import requires_csrf_token
 
+from .malformed_input import MalformedInput
+
 API_PREFIX = "/api/"
 MESSAGES = {
     400: ("bad_request", "The request could not be understood."),
@@ -18,8 +20,9 @@ MESSAGES = {
 }
 
 
-def _api_error(status: int) -> JsonResponse:
-    code, message = MESSAGES[status]
+def _api_error(status: int, message: str = "") -> JsonResponse:
+    code, default_message = MESSAGES[status]
+    message = message or default_message
     return JsonResponse({"error": {"status": status, "code": code, "message": message}}, status=status)
 
 
@@ -30,7 +33,8 @@ def _is_api(request) -> bool:
 @requires_csrf_token
 def bad_request(request, exception):
     if _is_api(request):
-        return _api_error(400)
+        # Our own refusal says what was wrong; any other (a bad Host header...) stays unexplained.
+        return _api_error(400, str(exception) if isinstance(exception, MalformedInput) else "")
     return defaults.bad_request(request, exception, template_name="400.html")
 
 

@@ -14,12 +14,12 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, permissions, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from core.api import PDFDownloadMixin, error_response, pdf_attachment
+from core.parsers import FormParser, JSONParser, MultiPartParser
 from core.phones import normalise_phone
 
 from .certificates import certificate_pdf
