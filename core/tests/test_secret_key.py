@@ -146,7 +146,12 @@ def test_the_deploy_check_runs_with_a_fresh_key_each_time():
     assert secret_key_problem(first) is None
 
 
-@pytest.mark.parametrize("secret_key", [k for k in UNSAFE_KEYS.values() if k is not None])
+# Named ids: some keys are random, and parallel test processes must collect the same test names.
+@pytest.mark.parametrize(
+    "secret_key",
+    [k for k in UNSAFE_KEYS.values() if k is not None],
+    ids=[name for name, k in UNSAFE_KEYS.items() if k is not None],
+)
 def test_each_unsafe_key_is_named(secret_key):
     assert secret_key_problem(secret_key)
 
@@ -158,6 +163,7 @@ def test_each_unsafe_key_is_named(secret_key):
         get_random_secret_key(),  # Django's generator: 50 characters
         "q8v#2m!x@k4z$w7p^n1r&t5y*u9i(o3e)a6s-d0f_g=h+j#l2c8b",  # a # inside, as generated keys have
     ],
+    ids=["token_urlsafe", "django generator", "with a hash"],
 )
 def test_generated_keys_are_accepted(secret_key):
     assert secret_key_problem(secret_key) is None
