@@ -2,7 +2,9 @@
 
 `POST /api/auth/login/` takes `{"username": <email>, "password"}` and answers `{"access", "refresh"}`;
 `POST /api/auth/refresh/` takes `{"refresh"}` and answers a new `access` and a new `refresh` (rotation:
-the old refresh token is blacklisted); `POST /api/auth/logout/` blacklists the refresh token it is given.
+the old refresh token is blacklisted), until JWT_REFRESH_ABSOLUTE_LIFETIME_DAYS after the login; a password
+change or reset, or a deactivation, blacklists every refresh token of the user (accounts.signals).
+`POST /api/auth/logout/` blacklists the refresh token it is given.
 Logins and failed logins go to the audit trail like the web's.
 
 Failed logins lock out the username from the client's address like the web's (accounts.security): the answer
@@ -14,9 +16,11 @@ roles must have two-factor: one not yet set up gets a 403 "two_factor_setup_requ
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 from collections.abc import Mapping
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_login_failed
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -25,7 +29,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.utils import datetime_from_epoch
 from rest_framework_simplejwt.views import TokenRefreshView
 
 from accounts import two_factor
@@ -34,6 +40,35 @@ from audit.models import AuditLog
 from audit.services import audit_log
 from core.emails import NormalisedEmailSerializerField, normalise_email
 from core.http import client_ip
+
+
+class SessionRefreshToken(RefreshToken):
+    """A refresh token that remembers when its family (the login it descends from) began.
+
+    Rotation copies every claim into the new token but gives it a fresh `exp`, so without this a client that
+    refreshes within the lifetime would stay logged in for ever; the family ends
+    JWT_REFRESH_ABSOLUTE_LIFETIME_DAYS after the login whatever the rotations.
+    """
+
+    family_claim = "family_iat"
+
+    @classmethod
+    def for_user(cls, user):
+        token = super().for_user(user)
+        token[cls.family_claim] = token["iat"]
+        return token
+
+    def verify(self):
+        super().verify()
+        # A token from before this claim counts its family from its own issue; rotation then carries that on.
+        self.payload.setdefault(self.family_claim, self.payload["iat"])
+        started = datetime_from_epoch(self.payload[self.family_claim])
+        if self.current_time - started >= datetime.timedelta(days=settings.JWT_REFRESH_ABSOLUTE_LIFETIME_DAYS):
+            raise TokenError("This login has reached its maximum lifetime: log in again.")
+
+
+class SessionRefreshSerializer(TokenRefreshSerializer):
+    token_class = SessionRefreshToken
 
 
 class LoginThrottle(SimpleRateThrottle):
@@ -146,12 +181,14 @@ class LoginView(APIView):
         elif two_factor.two_factor_required(user):
             raise TwoFactorSetupRequired()
         forget_failures(request, email)  # as a web login does (AXES_RESET_ON_SUCCESS)
-        refresh = RefreshToken.for_user(user)
+        refresh = SessionRefreshToken.for_user(user)
         audit_log(action=AuditLog.Action.LOGIN, actor=user, target=user, data={"channel": "api"}, request=request)
         return Response({"access": str(refresh.access_token), "refresh": str(refresh)})
 
 
 class RefreshView(TokenRefreshView):
+    serializer_class = SessionRefreshSerializer
+
     @extend_schema(tags=["auth"])
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)

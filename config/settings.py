@@ -282,6 +282,8 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
     "AUTH_HEADER_TYPES": ("Bearer",),
 }
+# Rotation gives each refresh token a fresh expiry; a login's tokens stop being refreshed this long after it.
+JWT_REFRESH_ABSOLUTE_LIFETIME_DAYS = env.int("JWT_REFRESH_ABSOLUTE_LIFETIME_DAYS", default=30)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Membership API",
     "DESCRIPTION": "Members, payments (M-Pesa STK push) and staff endpoints. Authenticate with POST /api/auth/login/.",
