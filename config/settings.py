@@ -225,6 +225,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "reconcile-pending-payments": {"task": "payments.reconcile_pending_payments", "schedule": 60.0},
+    # Callbacks kept on disk during a database outage go into the database (payments.services).
+    "replay-callback-spool": {"task": "payments.replay_callback_spool", "schedule": 30.0},
     "redeliver-queued-messages": {"task": "notifications.redeliver_queued_messages", "schedule": 300.0},
     # Daily at 06:00 in CELERY_TIMEZONE (EAT): lapse members, then send renewal reminders (members.lifecycle).
     "run-lifecycle-jobs": {"task": "members.run_lifecycle_jobs", "schedule": crontab(hour=6, minute=0)},
@@ -505,6 +507,14 @@ MPESA_CALLBACK_ALLOWED_IPS = env.list(
         "196.201.212.69",
     ],
 )
+# Callbacks the database cannot store (an outage) are written here, one fsync'd file each, and replayed into
+# the database by Celery beat (payments.replay_callback_spool, every 30 s) or `manage.py replay_callback_spool`
+# on the machine that received them. Local disk, so it works with the database and Redis both down.
+MPESA_CALLBACK_SPOOL_DIR = env_path("MPESA_CALLBACK_SPOOL_DIR", BASE_DIR / "var" / "callback-spool")
+# At most this many deliveries wait in the spool; beyond it a callback is answered 503, never "Accepted".
+MPESA_CALLBACK_SPOOL_MAX_ENTRIES = env.int("MPESA_CALLBACK_SPOOL_MAX_ENTRIES", default=10000)
+# /healthz says "degraded" when a spooled delivery is older than this (seconds): the replay is not running.
+MPESA_CALLBACK_SPOOL_ALERT_SECONDS = env.int("MPESA_CALLBACK_SPOOL_ALERT_SECONDS", default=300)
 # STK push TransactionType: CustomerPayBillOnline (a paybill) or CustomerBuyGoodsOnline (a till).
 MPESA_TRANSACTION_TYPE = env.str("MPESA_TRANSACTION_TYPE", default="CustomerPayBillOnline")
 # PartyB of an STK push: the till number when MPESA_SHORTCODE is a store number; empty means the shortcode.

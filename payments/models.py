@@ -119,6 +119,9 @@ class MpesaCallback(models.Model):
     detail = models.CharField(max_length=255, blank=True)
     traceback = models.TextField(blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Set when the delivery was kept in the spool during a database outage (core.spool) and replayed from
+    # it: unique, so replaying one spooled file twice stores one row.
+    spool_id = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-received_at"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -28,6 +28,7 @@ from audit.services import audit_log
 from core.phones import mask_phone, normalise_phone
 from core.queue import task_queue
 from core.sequences import next_number
+from core.spool import Spool
 from members.dues import PaymentError, amount_due_check, nothing_due_message, payment_due
 from members.models import Member
 from members.services import (
@@ -137,15 +138,53 @@ def payment_initiate_mpesa(
             logger.warning("STK push for payment %s refused: %r", payment.pk, error)
             raise PaymentError(_push_failure_message(error)) from None
     else:
-        # The callback may already have arrived and set these (Daraja can answer the push after the
-        # callback); only fill what is empty.
-        Payment.objects.filter(pk=payment.pk, checkout_request_id__isnull=True).update(
-            checkout_request_id=response.checkout_request_id,
-            merchant_request_id=response.merchant_request_id,
-            sent_at=timezone.now(),
-        )
+        answer = {
+            "checkout_request_id": response.checkout_request_id,
+            "merchant_request_id": response.merchant_request_id,
+            "sent_at": timezone.now(),
+        }
+        try:
+            _push_answer_save(payment.pk, answer)
+        except DatabaseError:
+            # Daraja accepted: a prompt is on the phone. The payment stays pending; its callback is matched by
+            # the URL token, and the answer is kept in the spool so reconciliation can query Daraja even if
+            # no callback ever comes.
+            logger.exception("STK push for payment %s accepted but its answer could not be saved", payment.pk)
+            _push_answer_spool(payment, answer)
+            for field, value in answer.items():
+                setattr(payment, field, value)
+            return payment
     payment.refresh_from_db()
     return payment
+
+
+def _push_answer_save(payment_id: int, answer: dict) -> int:
+    # The callback may already have arrived and set these (Daraja can answer the push after the callback);
+    # only fill what is empty.
+    return Payment.objects.filter(pk=payment_id, checkout_request_id__isnull=True).update(**answer)
+
+
+def _push_answer_spool(payment: Payment, answer: dict) -> None:
+    record = {
+        "kind": SPOOL_PUSH_ANSWER,
+        "payment": payment.pk,
+        "token": payment.callback_token,
+        "checkout_request_id": answer["checkout_request_id"],
+        "merchant_request_id": answer["merchant_request_id"],
+        "sent_at": answer["sent_at"].isoformat(),
+    }
+    try:
+        spool_id = _callback_spool().put(record)
+    except Exception:
+        # Nothing more can be done here; the callback (matched by the URL token) still completes it.
+        logger.critical(
+            "STK push answer for payment %s could not be spooled either: CheckoutRequestID %s",
+            payment.pk,
+            answer["checkout_request_id"],
+            exc_info=True,
+        )
+    else:
+        logger.warning("STK push answer for payment %s kept in the callback spool as %s", payment.pk, spool_id)
 
 
 # --- Prompt limits (QUALITY check 10) -------------------------------------------------------------------
@@ -414,6 +453,11 @@ def callback_process(callback: MpesaCallback) -> str:
     """Apply one stored callback; idempotent, so replaying a stored callback is safe."""
     try:
         outcome, detail, payment = _apply_callback(callback)
+    except (OperationalError, InterfaceError):
+        # The database went away mid-way: the row stays "received" and callback_backlog_process (beat, and
+        # reconciliation before it times anything out) applies it once the database is back.
+        logger.exception("Processing M-Pesa callback %s interrupted by the database; left to retry", callback.pk)
+        return MpesaCallback.Outcome.RECEIVED
     except Exception as error:
         MpesaCallback.objects.filter(pk=callback.pk).update(
             outcome=MpesaCallback.Outcome.ERROR,
@@ -512,6 +556,209 @@ def _source_ip_problem(ip: str | None) -> str:
     return f"source address {ip} is not on the Safaricom allow-list"
 
 
+# --- Callbacks kept during a database outage (QUALITY check 23) ------------------------------------------
+# A delivery the database cannot store is written to a spool on local disk (core.spool) and only then
+# answered "Accepted"; if even that fails the answer is a 503, never "Accepted" and dropped. The periodic
+# job (payments.replay_callback_spool), `manage.py replay_callback_spool` and reconciliation (before it
+# times anything out) store each spooled delivery as an MpesaCallback row with its spool id (unique, so a
+# file replayed twice stores one row), remove the file, and process the row like any callback. The spool
+# also keeps the answer of an STK push that the database could not save, so the payment can be queried.
+
+SPOOL_CALLBACK = "stk_callback"
+SPOOL_PUSH_ANSWER = "push_answer"
+# A stored callback still "received" this long after it came (its request died with the database, or the
+# database failed while processing it) is applied by callback_backlog_process.
+STORED_CALLBACK_RETRY_SECONDS = 30
+
+
+def _callback_spool() -> Spool:
+    return Spool(settings.MPESA_CALLBACK_SPOOL_DIR, max_entries=settings.MPESA_CALLBACK_SPOOL_MAX_ENTRIES)
+
+
+def callback_spool(*, token: str, body: bytes, headers: dict, source_ip: str | None) -> str:
+    """Keep a delivery that could not be stored durably on local disk; returns its spool id.
+
+    Raises (OSError, core.spool.SpoolFull) when it could not be kept: then it must not be answered "Accepted".
+    """
+    return _callback_spool().put(
+        {
+            "kind": SPOOL_CALLBACK,
+            "token": token[:64],
+            "body": body.decode("utf-8", errors="replace"),
+            "headers": headers,
+            "source_ip": source_ip,
+            "received_at": timezone.now().isoformat(),
+        }
+    )
+
+
+@dataclass
+class SpoolReplaySummary:
+    replayed: int = 0  # deliveries stored from the spool (and processed)
+    already_stored: int = 0  # files whose row a previous replay had stored (removed now)
+    push_answers: int = 0  # STK push answers saved on their payment
+    quarantined: int = 0  # files that can never be used, moved aside for a human
+    remaining: int = 0  # left in the spool (the database is still unavailable)
+
+
+def callback_spool_replay(*, limit: int = 1000) -> SpoolReplaySummary:
+    """Move what the spool holds into the database, oldest first, and apply it. Safe to run anywhere, any
+    number of times, concurrently: a file is stored once (unique spool id) and applied once."""
+    spool = _callback_spool()
+    summary = SpoolReplaySummary()
+    entries = spool.entries()
+    for index, entry in enumerate(entries[:limit]):
+        try:
+            record = spool.read(entry)
+        except FileNotFoundError:
+            continue  # another replay took it
+        except (OSError, ValueError) as error:
+            _spool_quarantine(spool, entry, f"unreadable: {type(error).__name__}", summary)
+            continue
+        try:
+            if record.get("kind") == SPOOL_CALLBACK:
+                callback, created = _spooled_callback_store(entry.id, record)
+            elif record.get("kind") == SPOOL_PUSH_ANSWER:
+                callback, created = None, _spooled_push_answer_save(record)
+            else:
+                _spool_quarantine(spool, entry, f"unknown kind {record.get('kind')!r}", summary)
+                continue
+        except (OperationalError, InterfaceError):
+            logger.warning("Callback spool: the database is still unavailable; %d left", len(entries) - index)
+            summary.remaining = len(entries) - index
+            return summary
+        except Exception as error:
+            logger.exception("Callback spool: %s cannot be stored", entry.id)
+            _spool_quarantine(spool, entry, f"cannot be stored: {type(error).__name__}", summary)
+            continue
+        # Stored (or saved) and committed: the database holds it now.
+        spool.remove(entry)
+        if record["kind"] == SPOOL_PUSH_ANSWER:
+            summary.push_answers += 1
+        elif created:
+            summary.replayed += 1
+        else:
+            summary.already_stored += 1
+        if callback is not None:
+            _stored_callback_process(callback.pk)
+    summary.remaining = max(0, len(entries) - limit)
+    if summary.replayed or summary.push_answers or summary.quarantined:
+        logger.warning("Callback spool replayed: %s", vars(summary))
+    return summary
+
+
+def _spool_quarantine(spool: Spool, entry, reason: str, summary: SpoolReplaySummary) -> None:
+    try:
+        spool.quarantine(entry)
+    except FileNotFoundError:
+        return  # another replay took it
+    summary.quarantined += 1
+    logger.error("Callback spool: %s quarantined (%s)", entry.id, reason)
+
+
+def _spooled_callback_store(spool_id: str, record: dict) -> tuple[MpesaCallback, bool]:
+    """The row for a spooled delivery: (row, True) when stored now, (existing row, False) when it already was."""
+    try:
+        with transaction.atomic():
+            callback = MpesaCallback.objects.create(
+                spool_id=spool_id,
+                url_token=str(record.get("token") or "")[:64],
+                body=str(record.get("body") or ""),
+                headers=record.get("headers") or {},
+                source_ip=record.get("source_ip") or None,
+            )
+            received_at = datetime.datetime.fromisoformat(record["received_at"])
+            # received_at is auto_now_add: the time Daraja delivered it is set afterwards.
+            MpesaCallback.objects.filter(pk=callback.pk).update(received_at=received_at)
+            callback.received_at = received_at
+            audit_log(
+                action=AuditLog.Action.SECURITY_EVENT,
+                target=callback,
+                data={
+                    "event": "callback_recovered_from_spool",
+                    "callback": callback.pk,
+                    "spool_id": spool_id,
+                    "received_at": record["received_at"],
+                },
+            )
+    except IntegrityError:
+        existing = MpesaCallback.objects.filter(spool_id=spool_id).first()
+        if existing is None:
+            raise
+        return existing, False
+    return callback, True
+
+
+def _spooled_push_answer_save(record: dict) -> bool:
+    """Save an STK push answer the database could not take at the time, if the payment still lacks one."""
+    payment = Payment.objects.filter(pk=record["payment"]).first()
+    if payment is None or not hmac.compare_digest(str(record.get("token") or ""), payment.callback_token):
+        raise ValueError("the spooled push answer does not match its payment")
+    saved = _push_answer_save(
+        payment.pk,
+        {
+            "checkout_request_id": str(record["checkout_request_id"])[:64],
+            "merchant_request_id": str(record.get("merchant_request_id") or "")[:64],
+            "sent_at": datetime.datetime.fromisoformat(record["sent_at"]),
+        },
+    )
+    if saved:
+        audit_log(
+            action=AuditLog.Action.SECURITY_EVENT,
+            target=payment,
+            data={"event": "push_answer_recovered_from_spool", "checkout_request_id": record["checkout_request_id"]},
+        )
+    return bool(saved)
+
+
+def _stored_callback_process(callback_id: int, *, now: datetime.datetime | None = None) -> str | None:
+    """Process a stored callback still "received", unless another process has it. Returns the outcome, or
+    None when it was not processed here (already processed, or claimed by another process).
+
+    The claim is a compare-and-set of processed_at on the row (no session lock, so it also holds behind
+    PgBouncer's transaction pooling); a claim older than STORED_CALLBACK_RETRY_SECONDS is taken over (its
+    process died or lost the database)."""
+    now = now or timezone.now()
+    claimed = (
+        MpesaCallback.objects.filter(pk=callback_id, outcome=MpesaCallback.Outcome.RECEIVED)
+        .filter(
+            Q(processed_at__isnull=True)
+            | Q(processed_at__lt=now - datetime.timedelta(seconds=STORED_CALLBACK_RETRY_SECONDS))
+        )
+        .update(processed_at=timezone.now())
+    )
+    if claimed != 1:
+        return None
+    return callback_process(MpesaCallback.objects.get(pk=callback_id))
+
+
+def callback_backlog_process(*, now: datetime.datetime | None = None, limit: int = 500) -> int:
+    """Apply stored callbacks nobody processed (left "received" by an outage); returns how many were."""
+    now = now or timezone.now()
+    waiting = list(
+        MpesaCallback.objects.filter(
+            outcome=MpesaCallback.Outcome.RECEIVED,
+            received_at__lt=now - datetime.timedelta(seconds=STORED_CALLBACK_RETRY_SECONDS),
+        )
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    processed = 0
+    for pk in waiting:
+        if _stored_callback_process(pk, now=now) not in (None, MpesaCallback.Outcome.RECEIVED):
+            processed += 1
+    if processed:
+        logger.warning("Applied %d stored M-Pesa callbacks left unprocessed", processed)
+    return processed
+
+
+def callback_recover(*, now: datetime.datetime | None = None) -> dict:
+    """The periodic job: the spool into the database, then stored callbacks nobody processed."""
+    summary = vars(callback_spool_replay())
+    summary["backlog_processed"] = callback_backlog_process(now=now)
+    return summary
+
+
 # --- Reconciliation ---------------------------------------------------------------------------------------
 
 
@@ -534,6 +781,17 @@ def reconcile_stale_payments(
     this at once never query or resolve the same payment in the same round.
     """
     now = now or timezone.now()
+    # What Daraja already told us comes first: callbacks kept in the spool during a database outage and
+    # stored ones nobody processed. They complete payments with their M-Pesa receipt, which a query lacks.
+    try:
+        callback_recover(now=now)
+    except Exception:
+        logger.exception("Recovering M-Pesa callbacks before reconciliation failed")
+    try:
+        spooled_tokens = _spooled_callback_tokens()
+    except OSError:
+        logger.exception("The callback spool cannot be read: no payment is timed out this round")
+        spooled_tokens = None
     stale = now - datetime.timedelta(seconds=settings.MPESA_RECONCILE_AFTER_SECONDS)
     oldest = now - datetime.timedelta(seconds=settings.MPESA_PAYMENT_TIMEOUT_SECONDS)
     summary = ReconcileSummary()
@@ -559,11 +817,55 @@ def reconcile_stale_payments(
             continue  # another worker has it this round
         payment = Payment.objects.get(pk=pk)
         summary.checked += 1
-        _reconcile_one(payment, client=client, oldest=oldest, summary=summary)
+        _reconcile_one(payment, client=client, oldest=oldest, summary=summary, spooled_tokens=spooled_tokens)
     return summary
 
 
-def _reconcile_one(payment: Payment, *, client, oldest, summary: ReconcileSummary) -> None:
+def _spooled_callback_tokens() -> set[str]:
+    """URL tokens of the callbacks still in the spool (not yet replayed): their payments are not timed out."""
+    spool = _callback_spool()
+    tokens = set()
+    for entry in spool.entries():
+        try:
+            tokens.add(str(spool.read(entry).get("token") or ""))
+        except (OSError, ValueError):
+            continue
+    return tokens
+
+
+def _stored_callback_receipt(payment: Payment) -> str | None:
+    """The M-Pesa receipt of a stored success callback that matches this payment in every respect (URL
+    token, CheckoutRequestID, amount, phone) and was not rejected; None when there is none."""
+    candidates = MpesaCallback.objects.filter(url_token=payment.callback_token).exclude(
+        outcome=MpesaCallback.Outcome.REJECTED
+    )
+    for body in candidates.order_by("received_at").values_list("body", flat=True):
+        try:
+            parsed = parse_stk_callback(body)
+        except MalformedCallback:
+            continue
+        if (
+            parsed.outcome is Outcome.PAID
+            and parsed.receipt_number
+            and parsed.checkout_request_id == payment.checkout_request_id
+            and parsed.amount == Decimal(payment.amount)
+            and (not parsed.phone or parsed.phone == payment.phone_number)
+        ):
+            return parsed.receipt_number
+    return None
+
+
+def _callback_waiting(payment: Payment, spooled_tokens: set[str] | None) -> bool:
+    """Daraja's callback for this payment came but is not applied yet (in the spool, or stored unprocessed)."""
+    if spooled_tokens is None or payment.callback_token in spooled_tokens:
+        return True
+    match = Q(url_token=payment.callback_token)
+    if payment.checkout_request_id:
+        match |= Q(checkout_request_id=payment.checkout_request_id)
+    return MpesaCallback.objects.filter(match, outcome=MpesaCallback.Outcome.RECEIVED).exists()
+
+
+def _reconcile_one(payment: Payment, *, client, oldest, summary: ReconcileSummary, spooled_tokens=frozenset()) -> None:
     if payment.checkout_request_id:
         try:
             result = client.stk_query(payment.checkout_request_id)
@@ -572,13 +874,22 @@ def _reconcile_one(payment: Payment, *, client, oldest, summary: ReconcileSummar
             summary.errors += 1
             result = None
         if result is not None and result.outcome is Outcome.PAID:
-            if payment_complete(
-                payment=payment,
-                result_code=result.result_code or result_codes.PAID,
-                result_description=result.result_description,
-                source=Source.QUERY,
-            ):
+            # A query carries no M-Pesa receipt; a stored success callback for this payment may.
+            receipt = _stored_callback_receipt(payment)
+            completion = {
+                "payment": payment,
+                "result_code": result.result_code or result_codes.PAID,
+                "result_description": result.result_description,
+                "source": Source.QUERY,
+            }
+            try:
+                completed = payment_complete(**completion, mpesa_receipt_number=receipt)
+            except MpesaReceiptAlreadyUsed:
+                completed = payment_complete(**completion)  # paid, says Daraja; the receipt stays pending
+            if completed:
                 summary.completed += 1
+            if not (receipt or Payment.objects.filter(pk=payment.pk, mpesa_receipt_number__isnull=False).exists()):
+                logger.warning("Payment %s completed by a status query; its M-Pesa receipt is pending", payment.pk)
             return
         if result is not None and result.outcome is Outcome.FAILED:
             code = result.result_code or ""
@@ -586,6 +897,11 @@ def _reconcile_one(payment: Payment, *, client, oldest, summary: ReconcileSummar
                 summary.failed += 1
             return
     if payment.created_at < oldest:
+        if _callback_waiting(payment, spooled_tokens):
+            # Never time out a payment whose answer we hold: it is applied when the database takes it.
+            logger.warning("Payment %s not timed out: its callback waits to be applied", payment.pk)
+            summary.still_pending += 1
+            return
         if payment_timeout(payment):
             summary.timed_out += 1
             transaction.on_commit(lambda: _notify_failed(payment.pk), robust=True)

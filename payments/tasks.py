@@ -9,6 +9,13 @@ def reconcile_pending_payments():
     return vars(services.reconcile_stale_payments())
 
 
+@shared_task(name="payments.replay_callback_spool", ignore_result=True)
+def replay_callback_spool():
+    """Periodic (Celery beat): callbacks kept on disk during a database outage into the database, applied;
+    then stored callbacks an outage left unprocessed. Reads the spool of the machine the worker runs on."""
+    return services.callback_recover()
+
+
 @shared_task(name="payments.notify_payment_completed", ignore_result=True)
 def notify_payment_completed(payment_id: int) -> None:
     services.payment_completed_notify(payment_id)

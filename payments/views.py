@@ -20,6 +20,7 @@ from .receipts import receipt_pdf
 from .services import (
     callback_process,
     callback_receive,
+    callback_spool,
     payment_failure_reason,
     payment_initiate_mpesa,
 )
@@ -27,24 +28,36 @@ from .services import (
 logger = logging.getLogger(__name__)
 MAX_CALLBACK_BYTES = 64 * 1024
 ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
+NOT_ACCEPTED = {"ResultCode": 1, "ResultDesc": "Temporarily unavailable"}
 
 
 @csrf_exempt  # Daraja cannot send a CSRF token; the per-payment URL token authenticates the callback.
 @require_POST
 def mpesa_callback(request, token=""):
-    """Answer Daraja at once and politely whatever happens: it never retries, so a 5xx loses the news.
+    """Answer Daraja at once and politely: it never retries, so the delivery must be kept before it is
+    answered "Accepted".
 
-    The raw delivery is stored first, in its own transaction; processing is idempotent and its
-    outcome (or error and traceback) is written on that row.
+    The raw delivery is stored first, in its own transaction; processing is idempotent and its outcome (or
+    error and traceback) is written on that row. When the database cannot store it (an outage), it is
+    written to the callback spool on local disk (fsync'd) and replayed later; only if that fails too is
+    the answer a 503, so nothing is ever "Accepted" and dropped (QUALITY check 23).
     """
     body = request.body[:MAX_CALLBACK_BYTES]
     headers = {k: v for k, v in request.headers.items() if k.lower() not in ("cookie", "authorization")}
+    source_ip = client_ip(request)
     try:
-        callback = callback_receive(token=token, body=body, headers=headers, source_ip=client_ip(request))
+        callback = callback_receive(token=token, body=body, headers=headers, source_ip=source_ip)
     except Exception:
         # Not the body: it holds the payer's full phone number.
         logger.exception("Could not store an M-Pesa callback (%d bytes, token given: %s)", len(body), bool(token))
+        try:
+            spool_id = callback_spool(token=token, body=body, headers=headers, source_ip=source_ip)
+        except Exception:
+            logger.critical("M-Pesa callback neither stored nor spooled: answered 503", exc_info=True)
+            return JsonResponse(NOT_ACCEPTED, status=503)
+        logger.warning("M-Pesa callback kept in the spool as %s, to be replayed", spool_id)
         return JsonResponse(ACCEPTED)
+    # Stored: whatever happens now, the periodic job (callback_backlog_process) can apply it.
     callback_process(callback)
     return JsonResponse(ACCEPTED)
 

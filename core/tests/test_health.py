@@ -1,4 +1,5 @@
-"""/healthz: database, cache and broker; 503 naming what failed; nothing else said; never cached."""
+"""/healthz: database, cache and broker; 503 naming what failed; the callback spool's figures, "degraded"
+when a delivery is stuck in it; nothing else said; never cached."""
 
 import socket
 
@@ -22,7 +23,8 @@ def test_healthy_without_a_broker(client, settings):
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok",
-        "checks": {"database": "ok", "cache": "ok", "broker": "not configured"},
+        "checks": {"database": "ok", "cache": "ok", "broker": "not configured", "callback_spool": "ok"},
+        "callback_spool": {"depth": 0, "oldest_seconds": None, "quarantined": 0},
     }
     assert "no-store" in response["Cache-Control"]
 
@@ -33,7 +35,8 @@ def test_the_broker_down_is_a_503_that_says_so(client, settings):
     response = client.get("/healthz")
     assert response.status_code == 503
     body = response.json()
-    assert body == {"status": "unavailable", "checks": {"database": "ok", "cache": "ok", "broker": "failed"}}
+    assert body["status"] == "unavailable"
+    assert body["checks"] == {"database": "ok", "cache": "ok", "broker": "failed", "callback_spool": "ok"}
     assert "127.0.0.1" not in response.content.decode() and "redis" not in response.content.decode()
 
 
@@ -82,3 +85,31 @@ def test_only_get(client):
 
 def test_the_broker_check_uses_the_celery_app_of_the_project():
     assert current_app._get_current_object() is project_celery_app
+
+
+@pytest.mark.security_check(23)
+def test_a_callback_stuck_in_the_spool_degrades_the_status_without_a_503(client, settings):
+    """The spool is replayed by beat every 30 s; a delivery older than MPESA_CALLBACK_SPOOL_ALERT_SECONDS
+    means the replay is not running. The node can still serve: 200, but "degraded" for the monitor."""
+    import os
+    import time
+
+    from core.spool import Spool
+
+    settings.CELERY_BROKER_URL = ""
+    settings.MPESA_CALLBACK_SPOOL_ALERT_SECONDS = 300
+    spool = Spool(settings.MPESA_CALLBACK_SPOOL_DIR)
+    fresh = spool.put({"kind": "stk_callback"})
+    assert client.get("/healthz").json()["status"] == "ok"
+
+    old = settings.MPESA_CALLBACK_SPOOL_DIR / f"{time.time_ns() - 600 * 10**9:020d}-old.json"
+    old.write_text("{}")
+    os.utime(old, (time.time() - 600, time.time() - 600))
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["callback_spool"] == "stuck"
+    assert body["callback_spool"]["depth"] == 2 and body["callback_spool"]["oldest_seconds"] >= 600
+    assert str(settings.MPESA_CALLBACK_SPOOL_DIR) not in response.content.decode() and fresh
