@@ -207,7 +207,9 @@ def test_a_callback_interrupted_by_the_database_is_left_to_retry(daraja, client,
     assert payment.mpesa_receipt_number == receipt
 
 
-def test_a_push_answer_the_database_cannot_save_is_recovered(daraja, client, approved_alice, monkeypatch, settings):
+def test_a_push_answer_the_database_cannot_save_is_recovered(
+    daraja, client, approved_alice, finance_user, monkeypatch, settings
+):
     original_update = QuerySet.update
 
     def update(queryset, **fields):
@@ -238,10 +240,13 @@ def test_a_push_answer_the_database_cannot_save_is_recovered(daraja, client, app
     assert payment.result_source == Payment.Source.QUERY
     assert payment.mpesa_receipt_number is None  # shown as pending until the callback brings it
     assert AuditLog.objects.filter(data__event="push_answer_recovered_from_spool").count() == 1
+    client.force_login(finance_user)
+    assert "Receipt pending" in client.get(f"/staff/payments/{payment.reference}/").content.decode()
 
     post_callback(client, payment, body)  # Daraja's late callback fills it in
     payment.refresh_from_db()
     assert payment.mpesa_receipt_number == receipt
+    assert "Receipt pending" not in client.get(f"/staff/payments/{payment.reference}/").content.decode()
 
 
 def test_a_query_completion_takes_the_receipt_of_a_stored_success_callback(daraja, approved_alice, settings):
