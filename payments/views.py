@@ -57,8 +57,11 @@ def mpesa_callback(request, token=""):
             return JsonResponse(NOT_ACCEPTED, status=503)
         logger.warning("M-Pesa callback kept in the spool as %s, to be replayed", spool_id)
         return JsonResponse(ACCEPTED)
-    # Stored: whatever happens now, the periodic job (callback_backlog_process) can apply it.
-    callback_process(callback)
+    try:
+        callback_process(callback)
+    except Exception:
+        # Stored: the periodic job (callback_backlog_process) applies what is left "received".
+        logger.exception("M-Pesa callback %s stored but not processed; left to the periodic job", callback.pk)
     return JsonResponse(ACCEPTED)
 
 

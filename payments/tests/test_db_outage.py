@@ -53,11 +53,15 @@ for index in range({count}):
 print("ROWS=" + json.dumps(rows))
 """
 
-RECONCILE = """
-import datetime, json
+AFTER = """
+import datetime, io, json
 from django.conf import settings
+from django.core.management import call_command
 from django.utils import timezone
+from audit.models import AuditLog
+from core.models import YearlyCounter
 from mpesa.errors import DarajaError
+from payments.models import MpesaCallback, Payment
 from payments.services import reconcile_stale_payments
 
 class QueryDown:
@@ -65,16 +69,12 @@ class QueryDown:
         raise DarajaError("Daraja is not answering", maybe_processed=True)
 
 later = timezone.now() + datetime.timedelta(seconds=settings.MPESA_PAYMENT_TIMEOUT_SECONDS + 60)
-print("SUMMARY=" + json.dumps(vars(reconcile_stale_payments(now=later, client=QueryDown()))))
-"""
-
-STATE = """
-import json
-from audit.models import AuditLog
-from core.models import YearlyCounter
-from payments.models import MpesaCallback, Payment
-
+summary = vars(reconcile_stale_payments(now=later, client=QueryDown()))
+replay = io.StringIO()
+call_command("replay_callback_spool", stdout=replay)
 print("STATE=" + json.dumps({
+    "reconciliation": summary,
+    "replay": replay.getvalue(),
     "payments": list(Payment.objects.order_by("pk").values(
         "pk", "status", "mpesa_receipt_number", "receipt_number", "result_source", "checkout_request_id")),
     "callbacks": list(MpesaCallback.objects.order_by("pk").values("payment_id", "outcome", "spool_id")),
@@ -286,11 +286,10 @@ def test_callbacks_during_a_database_outage_are_kept_and_credited_once(cluster, 
     assert json.loads(health.value.read())["callback_spool"]["depth"] == len(deliveries)
 
     cluster.start()
-    summary = shell(app_env, RECONCILE, "SUMMARY")
-    assert summary["timed_out"] == 0, summary
-    replay = manage(app_env, "replay_callback_spool")
-    assert replay.startswith("replayed 0,"), replay  # reconciliation had replayed everything already
-    state = shell(app_env, STATE, "STATE")
+    # Reconciliation past the payment timeout (Daraja's query down), then `manage.py replay_callback_spool`.
+    state = shell(app_env, AFTER, "STATE")
+    assert state["reconciliation"]["timed_out"] == 0, state["reconciliation"]
+    assert state["replay"].startswith("replayed 0,"), state["replay"]  # reconciliation replayed them first
 
     payments = state["payments"]
     assert [p["status"] for p in payments] == ["completed"] * count
