@@ -223,9 +223,21 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "Africa/Nairobi"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The outbox (notifications): every email and SMS is a row written with the change it announces; the
+# broker only says "send it now". When the broker was down at commit, beat's sweep sends a message still
+# never tried NOTIFICATIONS_SWEEP_NEVER_TRIED_SECONDS after it was queued, checking every
+# NOTIFICATIONS_SWEEP_SECONDS (one indexed query). A message claimed for sending longer ago than
+# NOTIFICATIONS_STALE_SENDING_SECONDS belongs to a worker that died and is sent again.
+NOTIFICATIONS_SWEEP_SECONDS = env.int("NOTIFICATIONS_SWEEP_SECONDS", default=60)
+NOTIFICATIONS_SWEEP_NEVER_TRIED_SECONDS = env.int("NOTIFICATIONS_SWEEP_NEVER_TRIED_SECONDS", default=60)
+NOTIFICATIONS_STALE_SENDING_SECONDS = env.int("NOTIFICATIONS_STALE_SENDING_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-pending-payments": {"task": "payments.reconcile_pending_payments", "schedule": 60.0},
-    "redeliver-queued-messages": {"task": "notifications.redeliver_queued_messages", "schedule": 300.0},
+    # The outbox sweep: sends messages the broker never got (notifications.tasks.redeliver_queued_messages).
+    "redeliver-queued-messages": {
+        "task": "notifications.redeliver_queued_messages",
+        "schedule": float(NOTIFICATIONS_SWEEP_SECONDS),
+    },
     # Daily at 06:00 in CELERY_TIMEZONE (EAT): lapse members, then send renewal reminders (members.lifecycle).
     "run-lifecycle-jobs": {"task": "members.run_lifecycle_jobs", "schedule": crontab(hour=6, minute=0)},
     # Hourly: delete member-list export files older than EXPORT_RETENTION_HOURS (dashboard.tasks).
