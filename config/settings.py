@@ -345,6 +345,11 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=20)
 LOGIN_FAILURE_LIMIT_PER_ACCOUNT = env.int("LOGIN_FAILURE_LIMIT_PER_ACCOUNT", default=20)
 AXES_HANDLER = "accounts.backends.LockoutHandler"
+# Password reset requests (accounts.security.password_reset_allowed), counted in the cache: per client
+# address across accounts, and per account (its normalised email, whether or not an account has it) across
+# addresses. Past either, the page answers exactly as when it sent the email, and sends nothing.
+PASSWORD_RESET_RATE_PER_ADDRESS = env.str("PASSWORD_RESET_RATE_PER_ADDRESS", default="5/hour")
+PASSWORD_RESET_RATE_PER_ACCOUNT = env.str("PASSWORD_RESET_RATE_PER_ACCOUNT", default="3/hour")
 # Attempts during a lockout are refused without moving its end, so "try again at" stays true.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
