@@ -1,7 +1,10 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.template.loader import render_to_string
 
 from core.emails import NormalisedEmailField
+from notifications.models import Message
+from notifications.services import message_queue
 
 
 class EmailAuthenticationForm(AuthenticationForm):
@@ -15,6 +18,25 @@ class EmailPasswordResetForm(PasswordResetForm):
     email = NormalisedEmailField(
         label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
+
+    def send_mail(
+        self, subject_template_name, email_template_name, context, from_email, to_email, html_email_template_name=None
+    ):
+        """Queue the email in the outbox (notifications) instead of talking to the mail server inside the
+        request: a worker sends it, and a slow or unreachable mail server or broker never holds up or breaks
+        the page. Once sent, the row's copy of the link is removed (notifications.services)."""
+        subject = "".join(render_to_string(subject_template_name, context).splitlines())
+        body = render_to_string(email_template_name, context)
+        html_body = render_to_string(html_email_template_name, context) if html_email_template_name else ""
+        message_queue(
+            user=context.get("user"),
+            channel=Message.Channel.EMAIL,
+            recipient=to_email,
+            subject=subject,
+            body=body,
+            html_body=html_body,
+            event="password_reset",  # in notifications.services.LINK_BODY_EVENTS: the link is not kept
+        )
 
 
 class CodeForm(forms.Form):

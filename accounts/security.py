@@ -17,6 +17,8 @@ Retry-After header; the API's is its usual error shape with status 429 (api.auth
 from __future__ import annotations
 
 import datetime
+import hashlib
+import logging
 import math
 from collections.abc import Mapping
 
@@ -33,10 +35,12 @@ from django.utils import timezone
 
 from audit.models import AuditLog
 from audit.services import audit_log
+from core.cache import rate_limit_hit
 from core.emails import MAX_LENGTH, normalise_email
 from core.http import client_ip
 
 LOCKED_OUT_MESSAGE = "Too many failed logins for this account or from your address."
+security_logger = logging.getLogger("security")
 
 
 def normalise_username(value) -> str | None:
@@ -166,3 +170,25 @@ def audit_lockout(sender, request=None, username=None, ip_address=None, **kwargs
         data={"event": "login_locked_out", "username": username or ""},
         request=request,
     )
+
+
+def password_reset_allowed(request, email: str) -> bool:
+    """Count one password reset request; False when its client address has asked
+    PASSWORD_RESET_RATE_PER_ADDRESS times already (at any accounts) or its account
+    PASSWORD_RESET_RATE_PER_ACCOUNT times (from any addresses).
+
+    The account is counted by its normalised email whether or not an account has it, so the answer never
+    depends on whether one exists; a request refused by its address is not counted against the account
+    (one address cannot use up a member's resets beyond its own limit). With the cache down nothing is
+    counted and every request is allowed (core.cache).
+    """
+    address = client_ip(request) or "unknown"
+    if rate_limit_hit(scope="password_reset_address", ident=address, rate=settings.PASSWORD_RESET_RATE_PER_ADDRESS):
+        security_logger.warning("Password reset refused: too many requests from %s.", address)
+        return False
+    # Hashed: an email can be longer than a cache key may be, and has no business in the cache's key list.
+    account = hashlib.sha256((normalise_username(email) or "").encode()).hexdigest()
+    if rate_limit_hit(scope="password_reset_account", ident=account, rate=settings.PASSWORD_RESET_RATE_PER_ACCOUNT):
+        security_logger.warning("Password reset refused: too many requests for one account (last from %s).", address)
+        return False
+    return True

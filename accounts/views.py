@@ -1,4 +1,5 @@
 from django.contrib.auth import views as auth_views
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 
 from audit.models import AuditLog
@@ -6,6 +7,7 @@ from audit.services import audit_log
 
 from .forms import EmailAuthenticationForm, EmailPasswordResetForm
 from .roles import is_staff_user
+from .security import password_reset_allowed
 from .two_factor import has_two_factor
 from .two_factor_views import start_second_step
 
@@ -49,11 +51,17 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    """Asks for a reset link by email, within PASSWORD_RESET_RATE_PER_ADDRESS and _PER_ACCOUNT. The answer is
+    the same "we have emailed a link if an account exists" page whether it sent one, found no account, or
+    was over a limit: it never tells whether an account exists, nor an attacker when to try again."""
+
     form_class = EmailPasswordResetForm
 
     def form_valid(self, form):
-        # Audited against the account when one exists; the page answers the same either way.
         email = form.cleaned_data["email"]
+        if not password_reset_allowed(self.request, email):
+            return HttpResponseRedirect(self.get_success_url())
+        # Audited against the account when one exists; the page answers the same either way.
         for user in form.get_users(email):
             audit_log(action=AuditLog.Action.PASSWORD_RESET_REQUESTED, target=user, request=self.request)
         return super().form_valid(form)

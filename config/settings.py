@@ -223,11 +223,23 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "Africa/Nairobi"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The outbox (notifications): every email and SMS is a row written with the change it announces; the
+# broker only says "send it now". When the broker was down at commit, beat's sweep sends a message still
+# never tried NOTIFICATIONS_SWEEP_NEVER_TRIED_SECONDS after it was queued, checking every
+# NOTIFICATIONS_SWEEP_SECONDS (one indexed query). A message claimed for sending longer ago than
+# NOTIFICATIONS_STALE_SENDING_SECONDS belongs to a worker that died and is sent again.
+NOTIFICATIONS_SWEEP_SECONDS = env.int("NOTIFICATIONS_SWEEP_SECONDS", default=60)
+NOTIFICATIONS_SWEEP_NEVER_TRIED_SECONDS = env.int("NOTIFICATIONS_SWEEP_NEVER_TRIED_SECONDS", default=60)
+NOTIFICATIONS_STALE_SENDING_SECONDS = env.int("NOTIFICATIONS_STALE_SENDING_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-pending-payments": {"task": "payments.reconcile_pending_payments", "schedule": 60.0},
     # Callbacks kept on disk during a database outage go into the database (payments.services).
     "replay-callback-spool": {"task": "payments.replay_callback_spool", "schedule": 30.0},
-    "redeliver-queued-messages": {"task": "notifications.redeliver_queued_messages", "schedule": 300.0},
+    # The outbox sweep: sends messages the broker never got (notifications.tasks.redeliver_queued_messages).
+    "redeliver-queued-messages": {
+        "task": "notifications.redeliver_queued_messages",
+        "schedule": float(NOTIFICATIONS_SWEEP_SECONDS),
+    },
     # Daily at 06:00 in CELERY_TIMEZONE (EAT): lapse members, then send renewal reminders (members.lifecycle).
     "run-lifecycle-jobs": {"task": "members.run_lifecycle_jobs", "schedule": crontab(hour=6, minute=0)},
     # Hourly: delete member-list export files older than EXPORT_RETENTION_HOURS (dashboard.tasks).
@@ -335,6 +347,11 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=20)
 LOGIN_FAILURE_LIMIT_PER_ACCOUNT = env.int("LOGIN_FAILURE_LIMIT_PER_ACCOUNT", default=20)
 AXES_HANDLER = "accounts.backends.LockoutHandler"
+# Password reset requests (accounts.security.password_reset_allowed), counted in the cache: per client
+# address across accounts, and per account (its normalised email, whether or not an account has it) across
+# addresses. Past either, the page answers exactly as when it sent the email, and sends nothing.
+PASSWORD_RESET_RATE_PER_ADDRESS = env.str("PASSWORD_RESET_RATE_PER_ADDRESS", default="5/hour")
+PASSWORD_RESET_RATE_PER_ACCOUNT = env.str("PASSWORD_RESET_RATE_PER_ACCOUNT", default="3/hour")
 # Attempts during a lockout are refused without moving its end, so "try again at" stays true.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True

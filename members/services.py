@@ -8,6 +8,7 @@ written to the audit trail with actor, from, to and reason.
 from __future__ import annotations
 
 import datetime
+import logging
 from dataclasses import dataclass
 
 from dateutil.relativedelta import relativedelta
@@ -41,6 +42,7 @@ from .search import member_search_text, member_search_text_refresh
 from .uploads import check_upload
 
 Status = Member.Status
+logger = logging.getLogger(__name__)
 
 # to-status -> the statuses it may be entered from
 TRANSITIONS = TransitionTable(
@@ -72,15 +74,17 @@ def _today() -> datetime.date:
     return timezone.localdate()
 
 
-def _notify_after_commit(member_id: int, event: str, *, context: dict | None = None, dedupe_key_base: str) -> None:
-    """Tell the member once the change is committed; robust, so a failing notification never undoes it."""
-    transaction.on_commit(lambda: _notify(member_id, event, context, dedupe_key_base), robust=True)
-
-
-def _notify(member_id: int, event: str, context: dict | None, dedupe_key_base: str) -> None:
-    # Loaded afresh: the caller's instance may predate what was committed (the number, the period).
-    member = Member.objects.select_related("user", "category").get(pk=member_id)
-    notify_member(member, event=event, context=context, dedupe_key_base=dedupe_key_base)
+def _notify_with_change(member_id: int, event: str, *, context: dict | None = None, dedupe_key_base: str) -> None:
+    """Tell the member, in the transaction of the change (the outbox, notifications.services): the messages
+    commit with it or not at all, and are delivered once it commits, whatever the broker or this process do
+    after. Never raises: a failing notification rolls back its own savepoint, never the change."""
+    try:
+        with transaction.atomic():
+            # Loaded afresh: the caller's instance may predate what was just written (the number, the period).
+            member = Member.objects.select_related("user", "category").get(pk=member_id)
+            notify_member(member, event=event, context=context, dedupe_key_base=dedupe_key_base)
+    except Exception:
+        logger.exception("Could not queue the %s notifications of member %s.", event, member_id)
 
 
 def _change_status(member: Member, *, to: str, actor, reason: str = "", request=None, **fields) -> Member:
@@ -159,7 +163,7 @@ def member_register(
                 data={"category": category.code, "documents": [d.doc_type for d in documents]},
                 request=request,
             )
-            _notify_after_commit(member.pk, APPLICATION_RECEIVED, dedupe_key_base=f"{APPLICATION_RECEIVED}:{member.pk}")
+            _notify_with_change(member.pk, APPLICATION_RECEIVED, dedupe_key_base=f"{APPLICATION_RECEIVED}:{member.pk}")
     except IntegrityError as exc:
         _delete_files(stored)
         # The form checks both first; these catch a registration racing another with the same details.
@@ -242,16 +246,17 @@ def document_reject(*, document: Document, reason: str, actor, request=None) -> 
     reason = (reason or "").strip()
     if not reason:
         raise MembershipError("Give the member a reason, so they know what to upload instead.")
-    document = _document_decide(
-        document=document, status=Document.Status.REJECTED, reason=reason, actor=actor, request=request
-    )
-    # Once per uploaded file: a double-clicked rejection does not text the member twice.
-    _notify_after_commit(
-        document.member_id,
-        DOCUMENT_REJECTED,
-        context={"document_type": document.get_doc_type_display(), "reason": document.rejection_reason},
-        dedupe_key_base=f"{DOCUMENT_REJECTED}:{document.pk}",
-    )
+    with transaction.atomic():
+        document = _document_decide(
+            document=document, status=Document.Status.REJECTED, reason=reason, actor=actor, request=request
+        )
+        # Once per uploaded file: a double-clicked rejection does not text the member twice.
+        _notify_with_change(
+            document.member_id,
+            DOCUMENT_REJECTED,
+            context={"document_type": document.get_doc_type_display(), "reason": document.rejection_reason},
+            dedupe_key_base=f"{DOCUMENT_REJECTED}:{document.pk}",
+        )
     return document
 
 
@@ -336,7 +341,7 @@ def member_approve(*, member: Member, actor, request=None) -> Member:
         audit_log(
             action=AuditLog.Action.NUMBER_ISSUED, actor=actor, target=member, data={"number": number}, request=request
         )
-        _notify_after_commit(member.pk, APPROVED, dedupe_key_base=f"{APPROVED}:{member.pk}")
+        _notify_with_change(member.pk, APPROVED, dedupe_key_base=f"{APPROVED}:{member.pk}")
         if member.registration_paid:
             member = _activate(member, actor=actor, request=request)
     return member
@@ -445,7 +450,7 @@ def _activate(member: Member, *, actor, request=None) -> Member:
         period_start=start,
         period_end=end,
     )
-    _notify_after_commit(member.pk, ACTIVATED, dedupe_key_base=f"{ACTIVATED}:{member.pk}")
+    _notify_with_change(member.pk, ACTIVATED, dedupe_key_base=f"{ACTIVATED}:{member.pk}")
     return member
 
 
@@ -474,7 +479,7 @@ def member_suspend(*, member: Member, reason: str, actor, request=None) -> Membe
         raise MembershipError("Give the member a reason for the suspension.")
     with transaction.atomic():
         member = _change_status(member, to=Status.SUSPENDED, actor=actor, reason=reason, request=request)
-        _notify_after_commit(
+        _notify_with_change(
             member.pk, SUSPENDED, context={"reason": reason}, dedupe_key_base=f"{SUSPENDED}:{member.pk}:{_now_key()}"
         )
     return member
@@ -498,7 +503,7 @@ def member_reinstate(*, member: Member, reason: str, actor, request=None) -> Mem
         decision = lapse_decision(member, _today()) if to == Status.ACTIVE else None
         if decision is not None:
             member = _change_status(member, to=decision[0], actor=actor, reason=decision[1], request=request)
-        _notify_after_commit(
+        _notify_with_change(
             member.pk, REINSTATED, context={"reason": reason}, dedupe_key_base=f"{REINSTATED}:{member.pk}:{_now_key()}"
         )
     return member

@@ -7,14 +7,21 @@ from .models import Message, Notification
 
 
 def messages_due_for_redelivery(
-    *, queued_before: datetime.datetime, sending_before: datetime.datetime, limit: int | None = None
+    *,
+    queued_before: datetime.datetime,
+    sending_before: datetime.datetime,
+    never_tried_before: datetime.datetime | None = None,
+    limit: int | None = None,
 ) -> QuerySet[Message]:
-    """Queued messages untouched since `queued_before`, and messages claimed for sending before
-    `sending_before` (their worker stopped), oldest first."""
+    """Queued messages never tried and queued before `never_tried_before` (default `queued_before`), queued
+    messages untouched since `queued_before`, and messages claimed for sending before `sending_before`
+    (their worker stopped), oldest first."""
+    never_tried_before = queued_before if never_tried_before is None else never_tried_before
     queryset = (
         Message.objects.annotate(last_activity=Coalesce("last_attempt_at", "created_at"))
         .filter(
-            Q(status=Message.Status.QUEUED, last_activity__lt=queued_before)
+            Q(status=Message.Status.QUEUED, last_attempt_at__isnull=True, created_at__lt=never_tried_before)
+            | Q(status=Message.Status.QUEUED, last_activity__lt=queued_before)
             | Q(status=Message.Status.SENDING, last_attempt_at__lt=sending_before)
         )
         .order_by("created_at", "pk")

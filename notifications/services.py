@@ -8,10 +8,13 @@ Callers use two functions:
   stays paid when its SMS cannot be sent).
 - ``message_queue(...)`` queues one message of any content.
 
-Either way the row is written in the caller's transaction and delivery is queued with
-``transaction.on_commit``, so a rolled-back transaction sends nothing. ``message_deliver`` (run by the
-``deliver_message`` task, or by ``manage.py send_queued_messages``) claims a queued row with a conditional
-UPDATE, so one worker sends it, calls the provider, and writes the outcome on the row.
+Either way the row is written in the caller's transaction (an outbox: it commits with the payment or
+the status change it announces, or not at all) and delivery is queued with ``transaction.on_commit``, so a
+rolled-back transaction sends nothing and a broker that is down at commit loses nothing: the periodic sweep
+(``notifications.redeliver_queued_messages``, every NOTIFICATIONS_SWEEP_SECONDS) sends whatever is still
+queued. ``message_deliver`` (run by the ``deliver_message`` task, the sweep, or ``manage.py
+send_queued_messages``) claims a queued row with a conditional UPDATE, so one worker sends it, calls the
+provider, and writes the outcome on the row.
 """
 
 from __future__ import annotations
@@ -60,9 +63,16 @@ MESSAGE_TRANSITIONS = TransitionTable(
 
 MAX_ATTEMPTS = 6  # the first try and five retries; after that a message is marked failed
 LAST_ERROR_MAX = 1000
-# A send takes well under a minute (SMS timeouts 5 + 20 s, EMAIL_TIMEOUT); a row claimed longer ago than
-# this belongs to a worker that stopped.
-STALE_SENDING_AFTER = datetime.timedelta(minutes=5)
+# Events whose body is a secret (a password reset link): once the message is sent or given up, its text is
+# replaced, so the outbound log, the admin and backups do not keep a working link.
+LINK_BODY_EVENTS = frozenset({"password_reset"})
+LINK_BODY_REMOVED = "[Removed once sent: it held a single-use link.]"
+
+
+def stale_sending_after() -> datetime.timedelta:
+    """A send takes well under a minute (SMS timeouts 5 + 20 s, EMAIL_TIMEOUT); a row claimed longer ago than
+    NOTIFICATIONS_STALE_SENDING_SECONDS belongs to a worker that stopped."""
+    return datetime.timedelta(seconds=settings.NOTIFICATIONS_STALE_SENDING_SECONDS)
 
 
 # --- Queuing -------------------------------------------------------------------------------------------
@@ -173,38 +183,44 @@ def notify_member(
     "payment_received:42:email" and "payment_received:42:sms" for the messages. `link` is where the in-app
     notification leads (default: the receipt_url in the context, else the member portal). Never raises.
     """
+    # Each step in a savepoint of its own: inside the caller's transaction (a payment's completion) a
+    # database error here rolls back that step alone, never the caller's work, on PostgreSQL too (where an
+    # error outside a savepoint would leave the whole transaction unusable).
     try:
-        full_context = event_context(member, event=event, context=context)
+        with transaction.atomic():
+            full_context = event_context(member, event=event, context=context)
     except Exception:
         logger.exception("Not notifying member %s of %s: its context could not be built.", member.pk, event)
         return []
     try:
-        rendered = notification_render(event=event, context=full_context)
-        notification_create(
-            user=member.user,
-            event=event,
-            title=rendered.subject,
-            body=rendered.body,
-            link=link if link is not None else (full_context.get("receipt_url") or _portal_path()),
-            dedupe_key=dedupe_key_base,
-        )
+        with transaction.atomic():
+            rendered = notification_render(event=event, context=full_context)
+            notification_create(
+                user=member.user,
+                event=event,
+                title=rendered.subject,
+                body=rendered.body,
+                link=link if link is not None else (full_context.get("receipt_url") or _portal_path()),
+                dedupe_key=dedupe_key_base,
+            )
     except Exception:
         logger.exception("Could not record the in-app %s notification for member %s.", event, member.pk)
     recipients = {Channel.EMAIL: member.user.email, Channel.SMS: member.phone_number}
     messages = []
     for channel in sorted(member_channels(member)):
         try:
-            rendered = message_render(event=event, channel=channel, context=full_context)
-            message = message_queue(
-                user=member.user,
-                channel=channel,
-                recipient=recipients[channel],
-                subject=rendered.subject,
-                body=rendered.body,
-                html_body=rendered.html_body,
-                event=event,
-                dedupe_key=f"{dedupe_key_base}:{channel}" if dedupe_key_base else None,
-            )
+            with transaction.atomic():
+                rendered = message_render(event=event, channel=channel, context=full_context)
+                message = message_queue(
+                    user=member.user,
+                    channel=channel,
+                    recipient=recipients[channel],
+                    subject=rendered.subject,
+                    body=rendered.body,
+                    html_body=rendered.html_body,
+                    event=event,
+                    dedupe_key=f"{dedupe_key_base}:{channel}" if dedupe_key_base else None,
+                )
         except Exception:
             logger.exception("Could not queue the %s %s message for member %s.", event, channel, member.pk)
             continue
@@ -321,6 +337,7 @@ def message_deliver(*, message: Message) -> Message:
         sent_at=timezone.now(),
         provider_message_id=provider_message_id[:255],
         last_error="",
+        **_link_body_removed(message),
     )
     message.refresh_from_db()
     logger.info("Sent %s to %s.", message, _masked_recipient(message))
@@ -338,7 +355,13 @@ def _send(message: Message) -> str:
 def _record_failure(message: Message, error: DeliveryError) -> Message:
     reason = _redact(str(error))[:LAST_ERROR_MAX]
     give_up = error.permanent or message.attempts >= MAX_ATTEMPTS
-    MESSAGE_TRANSITIONS.apply(Message, message.pk, to=Status.FAILED if give_up else Status.QUEUED, last_error=reason)
+    MESSAGE_TRANSITIONS.apply(
+        Message,
+        message.pk,
+        to=Status.FAILED if give_up else Status.QUEUED,
+        last_error=reason,
+        **(_link_body_removed(message) if give_up else {}),
+    )
     message.refresh_from_db()
     if give_up:
         logger.warning(
@@ -347,6 +370,12 @@ def _record_failure(message: Message, error: DeliveryError) -> Message:
         return message
     logger.info("Attempt %d of %s failed, will retry: %s", message.attempts, message, reason)
     raise error
+
+
+def _link_body_removed(message: Message) -> dict[str, str]:
+    if message.event not in LINK_BODY_EVENTS:
+        return {}
+    return {"body": LINK_BODY_REMOVED, "html_body": ""}
 
 
 def _redact(text: str) -> str:
@@ -374,14 +403,26 @@ class RedeliveryReport:
     skipped: int = 0
 
 
-def messages_redeliver(*, older_than: datetime.timedelta, limit: int | None = None) -> RedeliveryReport:
-    """Deliver, in this process, messages left queued longer than `older_than` (a worker or the broker was
-    down) and messages stuck in sending that long (a worker died mid-send; those may go out twice)."""
+def messages_redeliver(
+    *,
+    older_than: datetime.timedelta,
+    never_tried_older_than: datetime.timedelta | None = None,
+    limit: int | None = None,
+) -> RedeliveryReport:
+    """Deliver, in this process, what nobody delivered: messages never tried `never_tried_older_than` (default
+    `older_than`) after they were queued (the broker was down at commit, or lost the task), messages idle
+    in the queue `older_than` since a failed attempt, and messages stuck in sending past
+    NOTIFICATIONS_STALE_SENDING_SECONDS (a worker died mid-send; those may go out twice if it died after
+    the provider took them)."""
     now = timezone.now()
     queued_before = now - older_than
-    sending_before = now - max(older_than, STALE_SENDING_AFTER)
+    never_tried_before = now - (older_than if never_tried_older_than is None else never_tried_older_than)
+    sending_before = now - stale_sending_after()
     report = RedeliveryReport()
-    for message in messages_due_for_redelivery(queued_before=queued_before, sending_before=sending_before, limit=limit):
+    due = messages_due_for_redelivery(
+        queued_before=queued_before, never_tried_before=never_tried_before, sending_before=sending_before, limit=limit
+    )
+    for message in due:
         if message.status == Status.SENDING:
             MESSAGE_TRANSITIONS.apply(
                 Message.objects.filter(last_attempt_at__lt=sending_before),

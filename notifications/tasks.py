@@ -3,6 +3,7 @@ import logging
 import random
 
 from celery import shared_task
+from django.conf import settings
 
 from .errors import DeliveryError
 from .models import Message
@@ -40,5 +41,14 @@ def deliver_message(self, message_id: int) -> None:
 
 @shared_task(name="notifications.redeliver_queued_messages", ignore_result=True)
 def redeliver_queued_messages(minutes: int = 10) -> dict:
-    """Periodic (Celery beat), like `manage.py send_queued_messages`: catch up on messages nobody delivered."""
-    return vars(messages_redeliver(older_than=datetime.timedelta(minutes=minutes), limit=500))
+    """Periodic (Celery beat, every NOTIFICATIONS_SWEEP_SECONDS), like `manage.py send_queued_messages`: the
+    outbox sweep. Sends messages never tried NOTIFICATIONS_SWEEP_NEVER_TRIED_SECONDS after they were queued
+    (the broker was down when their transaction committed), and those idle `minutes` after a failed try
+    (the worker's own retries normally get there first)."""
+    return vars(
+        messages_redeliver(
+            older_than=datetime.timedelta(minutes=minutes),
+            never_tried_older_than=datetime.timedelta(seconds=settings.NOTIFICATIONS_SWEEP_NEVER_TRIED_SECONDS),
+            limit=500,
+        )
+    )

@@ -14,6 +14,7 @@ import hmac
 import logging
 import math
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -26,7 +27,6 @@ from django.utils import timezone
 from audit.models import AuditLog
 from audit.services import audit_log
 from core.phones import mask_phone, normalise_phone
-from core.queue import task_queue
 from core.sequences import next_number
 from core.spool import Spool
 from members.dues import PaymentError, amount_due_check, nothing_due_message, payment_due
@@ -315,7 +315,8 @@ def payment_complete(
             Member.objects.filter(pk=completed.member_id, registration_payment_reference=completed.reference).update(
                 registration_payment_reference=completed.receipt_number
             )
-        transaction.on_commit(lambda: _notify_completed(completed.pk), robust=True)
+        # In this transaction (the outbox): the messages commit with the payment, whatever the broker does.
+        payment_completed_notify(completed.pk)
         return {
             "amount": completed.amount,
             "type": completed.payment_type,
@@ -374,50 +375,52 @@ def _apply_membership_effect(payment: Payment, *, actor) -> None:
         )
 
 
-def _notify_completed(payment_id: int) -> None:
-    # One message to the broker here; the worker renders and queues the email and SMS.
-    task_queue("payments.notify_payment_completed", payment_id)
-
-
 def payment_completed_notify(payment_id: int) -> None:
-    payment = Payment.objects.select_related("member__user", "member__category").get(pk=payment_id)
-    notify_member(
-        payment.member,
-        event="payment_received",
-        context={
+    """Queue the "payment received" email, SMS and in-app notification, once per payment. Called inside the
+    completing transaction, so the messages are rows in the outbox the moment the payment is committed
+    (notifications.services); never raises."""
+    _notify_in_savepoint(
+        payment_id,
+        "payment_received",
+        lambda payment: {
             "payment": payment,
             "receipt_url": settings.SITE_URL.rstrip("/") + reverse("payments:receipt", args=[payment.reference]),
         },
-        dedupe_key_base=f"payment_received:{payment.pk}",
     )
+
+
+def _notify_in_savepoint(payment_id: int, event: str, context: Callable[[Payment], dict]) -> None:
+    try:
+        # A savepoint: whatever goes wrong here rolls back the notification alone, never the payment.
+        with transaction.atomic():
+            payment = Payment.objects.select_related("member__user", "member__category").get(pk=payment_id)
+            notify_member(
+                payment.member, event=event, context=context(payment), dedupe_key_base=f"{event}:{payment.pk}"
+            )
+    except Exception:
+        logger.exception("Could not queue the %s notifications of payment %s.", event, payment_id)
 
 
 def _fail(payment: Payment, *, code: str, description: str, source: str) -> bool:
     status = Status.CANCELLED if code == result_codes.CANCELLED_BY_USER else Status.FAILED
-    failed = payment_transition(
-        payment=payment,
-        to=status,
-        source=source,
-        audit_data={"code": code, "description": description[:255], "source": source},
-        result_code=code,
-        result_description=description[:255],
-    )
-    if failed and source != Source.PUSH:
-        transaction.on_commit(lambda: _notify_failed(payment.pk), robust=True)
+    with transaction.atomic():
+        failed = payment_transition(
+            payment=payment,
+            to=status,
+            source=source,
+            audit_data={"code": code, "description": description[:255], "source": source},
+            result_code=code,
+            result_description=description[:255],
+        )
+        if failed and source != Source.PUSH:
+            payment_failed_notify(payment.pk)  # in the transaction, as payment_completed_notify
     return failed
 
 
-def _notify_failed(payment_id: int) -> None:
-    task_queue("payments.notify_payment_failed", payment_id)
-
-
 def payment_failed_notify(payment_id: int) -> None:
-    payment = Payment.objects.select_related("member__user", "member__category").get(pk=payment_id)
-    notify_member(
-        payment.member,
-        event="payment_failed",
-        context={"payment": payment, "reason": payment_failure_reason(payment)},
-        dedupe_key_base=f"payment_failed:{payment.pk}",
+    """Queue the "payment failed" messages, once per payment, in the caller's transaction; never raises."""
+    _notify_in_savepoint(
+        payment_id, "payment_failed", lambda payment: {"payment": payment, "reason": payment_failure_reason(payment)}
     )
 
 
@@ -431,9 +434,13 @@ def payment_failure_reason(payment: Payment) -> str:
 
 
 def payment_timeout(payment: Payment) -> bool:
-    return payment_transition(
-        payment=payment, to=Status.TIMEOUT, source=Source.RECONCILIATION, audit_data={"code": "timeout"}
-    )
+    with transaction.atomic():
+        timed_out = payment_transition(
+            payment=payment, to=Status.TIMEOUT, source=Source.RECONCILIATION, audit_data={"code": "timeout"}
+        )
+        if timed_out:
+            payment_failed_notify(payment.pk)
+    return timed_out
 
 
 # --- Callbacks --------------------------------------------------------------------------------------------
@@ -904,7 +911,6 @@ def _reconcile_one(payment: Payment, *, client, oldest, summary: ReconcileSummar
             return
         if payment_timeout(payment):
             summary.timed_out += 1
-            transaction.on_commit(lambda: _notify_failed(payment.pk), robust=True)
         return
     summary.still_pending += 1
 

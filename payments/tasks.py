@@ -16,6 +16,9 @@ def replay_callback_spool():
     return services.callback_recover()
 
 
+# No longer queued: a payment's notifications are written in its own transaction now (the outbox,
+# notifications.services). Kept so that tasks already on the broker when this version is deployed still run;
+# the dedupe keys make them queue nothing twice.
 @shared_task(name="payments.notify_payment_completed", ignore_result=True)
 def notify_payment_completed(payment_id: int) -> None:
     services.payment_completed_notify(payment_id)

@@ -58,14 +58,19 @@ def register(email="grace.wanjiru@example.com"):
 
 @pytest.fixture
 def after_commit(django_capture_on_commit_callbacks):
-    """Run `action` in a transaction, check it told nobody yet, then commit (run its callbacks)."""
+    """Run `action` in a transaction, check its messages are in the outbox but nothing left yet, then commit
+    (run its callbacks)."""
 
     def run(action):
         with django_capture_on_commit_callbacks() as callbacks:
             result = action()
         assert callbacks, "nothing was queued for the commit"
-        assert not Notification.objects.exists(), "a notification was written before the commit"
-        assert not Message.objects.exists(), "a message was written before the commit"
+        # The outbox: the messages are rows of the action's own transaction, so they commit with it (or roll
+        # back with it), whatever the broker does; delivery waits for the commit.
+        assert Notification.objects.exists(), "no notification was written in the transaction"
+        assert Message.objects.exists(), "no message was written in the transaction"
+        assert set(Message.objects.values_list("status", flat=True)) == {Message.Status.QUEUED}
+        assert mail.outbox == [], "an email left before the commit"
         with django_capture_on_commit_callbacks(execute=True):
             for callback in callbacks:
                 callback()
@@ -98,7 +103,7 @@ def test_registering_tells_the_applicant_their_application_was_received(
     assert f"as a {member.category.name} member" in email.body
 
 
-def test_application_received_is_queued_only_after_the_commit(reference_data, after_commit):
+def test_application_received_is_sent_only_after_the_commit(reference_data, after_commit):
     member = after_commit(register)
     assert events_of(member) == ["application_received"]
     assert Notification.objects.get().dedupe_key == f"application_received:{member.pk}"
@@ -162,7 +167,9 @@ def test_the_fee_arriving_after_approval_tells_the_member_they_are_active(
     alice, staff_user, finance_user, after_commit
 ):
     verify_all(alice, staff_user)
-    member_approve(member=alice, actor=staff_user)  # its callbacks are never run: no commit in this test
+    member_approve(member=alice, actor=staff_user)
+    Notification.objects.all().delete()  # the approval's own notification and messages: not this test's
+    Message.objects.all().delete()
 
     after_commit(lambda: member_record_registration_payment(member=alice, reference="CASH-002", actor=finance_user))
     member = Member.objects.get(pk=alice.pk)

@@ -33,6 +33,17 @@ def test_the_admin_shows_a_message_but_cannot_add_change_or_delete_one(superuser
     assert superuser_client.get(reverse("admin:notifications_message_delete", args=[message.pk])).status_code == 403
 
 
+def test_the_admin_shows_a_message_body_but_never_a_password_reset_link(superuser_client, make_message):
+    link = "https://members.example.org/password/reset/MQ/cdn8z1-0f3d9c2b1a/"
+    reset = make_message(channel="email", event="password_reset", body=f"Go to {link}", html_body=f"<a>{link}</a>")
+    other = make_message(body="KES 1,000 received.")
+    page = superuser_client.get(reverse("admin:notifications_message_change", args=[reset.pk]))
+    assert page.status_code == 200
+    assert b"/password/reset/MQ/" not in page.content and b"Not shown" in page.content
+    page = superuser_client.get(reverse("admin:notifications_message_change", args=[other.pk]))
+    assert b"KES 1,000 received." in page.content
+
+
 def test_the_default_sms_settings_pass_the_checks(settings):
     settings.SMS_BACKEND = "notifications.sms.ConsoleSmsBackend"
     assert check_sms_backend(None) == []

@@ -1,5 +1,5 @@
-"""One payment path through a real Celery worker on Redis: completion notifications are queued on the
-broker, and a separate worker process renders and sends them."""
+"""One payment path through a real Celery worker on Redis: the completion writes its messages in its own
+transaction (the outbox), and a separate worker process sends them. Outages: test_outage_messages.py."""
 
 import os
 import subprocess
