@@ -76,7 +76,7 @@ def nginx_site():
 def nginx_mask():
     """The map nginx's access log format uses, as (regex, replacement) in Python's syntax."""
     site = nginx_site()
-    block = re.search(r"map \$request \$membership_request \{(.*?)\}", site, re.S)
+    block = re.search(r"map \$request \$membership_request \{(.*?)\n\}", site, re.S)
     assert block, "membership.conf has no `map $request $membership_request` block"
     rule = re.search(r'"~\*(?P<regex>[^"]+)"\s+"(?P<value>[^"]+)";', block.group(1))
     assert rule, block.group(1)

@@ -192,8 +192,10 @@ def test_every_completion_says_how_it_was_confirmed(
         assert data[key] == value
 
     login_as("finance")
-    page = client.get(f"/staff/payments/{payment.reference}/").content.decode()
-    assert 'class="confirmed-by"' in page
+    response = client.get(f"/staff/payments/{payment.reference}/")
+    page = response.content.decode()
+    assert response.status_code == 200, page[:3000]
+    assert 'class="confirmed-by ' in page
 
 
 def test_turning_confirmation_off_needs_a_reason(settings):
