@@ -127,3 +127,12 @@ def test_djangos_own_request_logging_masks_the_token(client, caplog):
     for record in records:
         redact.filter(record)
         assert TOKEN not in record.getMessage()
+
+
+def test_runservers_request_lines_pass_through_the_masking_filter():
+    """`dev.py run` serves with runserver, whose django.server logger has its own handler by default."""
+    from django.utils.log import ServerFormatter
+
+    handlers = logging.getLogger("django.server").handlers
+    assert any(isinstance(f, RedactingFilter) for handler in handlers for f in handler.filters), handlers
+    assert not [h for h in handlers if isinstance(h.formatter, ServerFormatter)], "Django's unmasked handler"
