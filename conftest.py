@@ -159,3 +159,29 @@ def daraja_live(daraja, live_server, settings):
     """The simulator delivering its callbacks to this test's live server."""
     settings.MPESA_CALLBACK_URL = f"{live_server.url}/api/mpesa/callback/"
     return daraja
+
+
+@pytest.fixture
+def daraja_confirms(monkeypatch):
+    """Daraja's status query answers "paid" for every CheckoutRequestID, without a simulator: for tests of what
+    follows a success callback once Daraja confirms it (payments.services.callback_confirm). Returns the list of
+    CheckoutRequestIDs queried."""
+    from mpesa import config
+    from mpesa.client import StkQueryResult
+    from mpesa.result_codes import Outcome
+
+    asked = []
+
+    class ConfirmingDaraja:
+        def stk_query(self, checkout_request_id):
+            asked.append(checkout_request_id)
+            return StkQueryResult(
+                checkout_request_id=checkout_request_id,
+                result_code="0",
+                result_description="The service request is processed successfully.",
+                pending=False,
+                outcome=Outcome.PAID,
+            )
+
+    monkeypatch.setattr(config, "get_client", ConfirmingDaraja)
+    return asked

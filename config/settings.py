@@ -504,8 +504,15 @@ MPESA_PROMPT_COOLDOWN_SECONDS = env.int("MPESA_PROMPT_COOLDOWN_SECONDS", default
 MPESA_PROMPT_WINDOW_SECONDS = env.int("MPESA_PROMPT_WINDOW_SECONDS", default=900)
 MPESA_PROMPTS_PER_PHONE = env.int("MPESA_PROMPTS_PER_PHONE", default=3)
 MPESA_PROMPTS_PER_MEMBER = env.int("MPESA_PROMPTS_PER_MEMBER", default=5)
-# Check callbacks' source address against MPESA_CALLBACK_ALLOWED_IPS: off, log, or enforce.
-MPESA_CALLBACK_IP_CHECK = env.str("MPESA_CALLBACK_IP_CHECK", default="off")
+# Check callbacks' source address against MPESA_CALLBACK_ALLOWED_IPS: off, log, or enforce. With DEBUG off
+# the default is log: a callback from elsewhere is still applied (the list is unofficial, and a proxy may
+# hide the address) but leaves a security log line. With DEBUG on (the simulator on 127.0.0.1) it is off.
+MPESA_CALLBACK_IP_CHECK = env.str("MPESA_CALLBACK_IP_CHECK", default="off" if DEBUG else "log")
+# A success callback completes a payment only after Daraja's status query confirms it (QUALITY check 24).
+# Turning this off (e.g. on the sandbox, whose query reports paid prompts as failed) needs a reason, written
+# into the audit entry of every payment completed unconfirmed; `check` refuses off without one.
+MPESA_CONFIRM_CALLBACKS = env.bool("MPESA_CONFIRM_CALLBACKS", default=True)
+MPESA_CONFIRM_CALLBACKS_OFF_REASON = env.str("MPESA_CONFIRM_CALLBACKS_OFF_REASON", default="").strip()
 # The widely cited Safaricom callback addresses (no official list is published; keep it current).
 MPESA_CALLBACK_ALLOWED_IPS = env.list(
     "MPESA_CALLBACK_ALLOWED_IPS",
@@ -628,5 +635,10 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # django-axes logs every login at INFO; its warnings (failures, lockouts) are the ones worth keeping.
-    "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
+    # runserver's request lines (django.server) go through the same masking handler (a callback URL's token).
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "axes": {"level": "WARNING"},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }

@@ -7,7 +7,10 @@ net under it, for third-party libraries, exception messages and tracebacks. It m
   secret key, mail and SMS passwords...), wherever they appear;
 - Kenyan phone numbers in full (2547.., 2541.., +254.., 07.., 01..): 254712345678 -> 2547******78;
 - the value in key=value / "key": "value" forms whose key names a password, OTP, passkey, secret, token
-  or national ID number.
+  or national ID number;
+- the per-payment token in a Daraja callback path (/api/mpesa/callback/<token>/): whoever reads it could post a
+  callback for that payment. gunicorn's access log masks it the same way (core.access_log), nginx's with a map
+  (deploy/nginx/membership.conf).
 """
 
 from __future__ import annotations
@@ -34,6 +37,15 @@ KEY_VALUE = re.compile(
     (?P<value>"[^"]*"|'[^']*'|[^\s&,;}\]\)]+)
     """
 )
+
+
+# The callback URL's token segment, in any case (a path, a request line, a Referer, a URL in a message).
+CALLBACK_TOKEN = re.compile(r"(?i)(/api/mpesa/callback/)[^/?#\s\"']+")
+
+
+def mask_callback_tokens(text: str) -> str:
+    """/api/mpesa/callback/<token>/ -> /api/mpesa/callback/********/ (settings-free: gunicorn's master uses it)."""
+    return CALLBACK_TOKEN.sub(lambda match: match.group(1) + MASK, text)
 
 
 def _mask_phone(match: re.Match) -> str:
@@ -66,6 +78,7 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     text = KEY_VALUE.sub(_mask_value, text)
+    text = mask_callback_tokens(text)
     return PHONE.sub(_mask_phone, text)
 
 

@@ -39,6 +39,8 @@ proc_name = os.environ.get("GUNICORN_NAME", "membership-web")
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+# The access log masks the secret token in Daraja's callback URLs (/api/mpesa/callback/********/).
+logger_class = "core.access_log.TokenMaskingLogger"
 errorlog = os.environ.get("GUNICORN_ERROR_LOG", "-")
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # Client (from X-Forwarded-For), request line, status, bytes, request time in seconds (%(L)s) and in

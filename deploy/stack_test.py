@@ -660,6 +660,39 @@ def check_logs(stack: Stack, document_path: str) -> list[str]:
     return notes
 
 
+def check_callback_tokens(stack: Stack) -> list[str]:
+    """Each payment's secret callback token (in its callback URL's path) is in no access log: nginx's map and
+    gunicorn's logger class mask it. Each completion was confirmed by Daraja's status query (check 24)."""
+    code = """
+import json
+from audit.models import AuditLog
+from payments.models import Payment
+print(json.dumps({
+    "tokens": list(Payment.objects.values_list("callback_token", flat=True)),
+    "confirmed_by": list(
+        AuditLog.objects.filter(action=AuditLog.Action.PAYMENT_COMPLETED).values_list("data__confirmed_by", flat=True)
+    ),
+}))
+"""
+    found = json.loads(stack.shell(code).splitlines()[-1])
+    tokens = found["tokens"]
+    check(tokens, "no payments to look for")
+    logs = {"nginx": stack.log("nginx-membership.access")}
+    logs.update({f"gunicorn {port}": stack.log(f"web-{port}.access") for port in NODE_PORTS})
+    for name, text in logs.items():
+        check(not [token for token in tokens if token in text], f"{name}'s access log holds a callback token")
+    masked = [line for line in logs["nginx"].splitlines() if "/api/mpesa/callback/********/" in line]
+    check(masked, "nginx logged no callback (masked)")
+    check(
+        found["confirmed_by"] and set(found["confirmed_by"]) == {"callback+stk_query"},
+        f"completions not confirmed by Daraja's status query: {found['confirmed_by']}",
+    )
+    return [
+        f"callback tokens: none of {len(tokens)} in the access logs ({len(masked)} masked callback lines in nginx's); "
+        f"{len(found['confirmed_by'])} completions confirmed by callback+stk_query"
+    ]
+
+
 def run(work: Path) -> list[str]:
     global CERTIFICATE
     env = production_env(work)
@@ -765,6 +798,7 @@ def run(work: Path) -> list[str]:
         check(state["status"] == "active" and state["period_end"] > window_end, f"after the renewal: {state}")
         notes.append(f"member {number}: active, period end {window_end} -> {state['period_end']}")
         # The worker ran the jobs the web nodes queued (the member's payment confirmations).
+        stack.wait_for_log("worker", "payments.confirm_callback", timeout=30)  # Daraja confirmed each callback
         stack.wait_for_log("worker", "payments.notify_payment_completed", timeout=30)
         stack.wait_for_log("worker", "succeeded", timeout=30)
 
@@ -772,6 +806,7 @@ def run(work: Path) -> list[str]:
         notes += check_nginx_itself(stack, member, document_path)
         time.sleep(1)  # let the last access log lines reach the files
         notes += check_logs(stack, document_path)
+        notes += check_callback_tokens(stack)
         return notes
     except BaseException:
         for name in stack.processes:

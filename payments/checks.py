@@ -68,4 +68,14 @@ def check_mpesa_settings(app_configs, **kwargs):
                 id="payments.E006",
             )
         )
+    if not settings.MPESA_CONFIRM_CALLBACKS and not settings.MPESA_CONFIRM_CALLBACKS_OFF_REASON.strip():
+        errors.append(
+            Error(
+                "MPESA_CONFIRM_CALLBACKS is off without MPESA_CONFIRM_CALLBACKS_OFF_REASON.",
+                hint="Anyone who knows a payment's callback URL could then complete it. Turn it back on, or say "
+                "why not in MPESA_CONFIRM_CALLBACKS_OFF_REASON (written into every unconfirmed completion's audit "
+                "entry).",
+                id="payments.E007",
+            )
+        )
     return errors

@@ -102,6 +102,9 @@ class MpesaCallback(models.Model):
 
     class Outcome(models.TextChoices):
         RECEIVED = "received", "Received, not processed yet"
+        # A success callback waits for Daraja's status query to confirm it (check 24); reconciliation's
+        # query completes the payment with its receipt if the first query had no answer.
+        CONFIRMING = "confirming", "Waiting for Daraja to confirm"
         APPLIED = "applied", "Applied"
         DUPLICATE = "duplicate", "Duplicate (already applied)"
         REJECTED = "rejected", "Rejected (security)"

@@ -8,6 +8,7 @@ from audit.models import AuditLog
 from members.models import Member
 
 from .models import MpesaCallback, Payment
+from .transitions import Confirmation
 
 MEMBER_PAYMENTS_SHOWN = 10
 
@@ -38,9 +39,17 @@ def payment_callbacks(payment: Payment) -> list[MpesaCallback]:
 
 
 def payment_history(payment: Payment) -> list[AuditLog]:
-    """The audit trail of this payment: started, completed or failed, recorded by whom."""
-    return list(
+    """The audit trail of this payment: started, completed or failed, recorded by whom; a completion carries
+    `confirmation`, how it was confirmed in words (transitions.Confirmation), with the reason when unconfirmed."""
+    entries = list(
         AuditLog.objects.filter(target_type=Payment._meta.label_lower, target_id=str(payment.pk)).order_by(
             "created_at", "id"
         )
     )
+    for entry in entries:
+        confirmed_by = entry.data.get("confirmed_by") if isinstance(entry.data, dict) else None
+        if confirmed_by:
+            words = Confirmation(confirmed_by).label if confirmed_by in Confirmation.values else confirmed_by
+            reason = entry.data.get("reason")
+            entry.confirmation = f"{words}: {reason}" if reason else words
+    return entries

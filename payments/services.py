@@ -14,7 +14,7 @@ import hmac
 import logging
 import math
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -27,6 +27,7 @@ from django.utils import timezone
 from audit.models import AuditLog
 from audit.services import audit_log
 from core.phones import mask_phone, normalise_phone
+from core.queue import task_queue
 from core.sequences import next_number
 from core.spool import Spool
 from members.dues import PaymentError, amount_due_check, nothing_due_message, payment_due
@@ -45,7 +46,7 @@ from mpesa.result_codes import Outcome, member_message
 from notifications.services import notify_member
 
 from .models import MpesaCallback, Payment
-from .transitions import MpesaReceiptAlreadyUsed, mpesa_receipt_refuse_reuse, payment_transition
+from .transitions import Confirmation, MpesaReceiptAlreadyUsed, mpesa_receipt_refuse_reuse, payment_transition
 
 logger = logging.getLogger(__name__)
 security_logger = logging.getLogger("security")
@@ -296,11 +297,15 @@ def payment_complete(
     result_code: str = result_codes.PAID,
     result_description: str = "",
     source: str,
+    confirmed_by: str,
+    confirmation: Mapping | None = None,
     actor=None,
     completed_at: datetime.datetime | None = None,
 ) -> bool:
     """Mark the payment completed and apply its effects, once. Returns False when it already was.
 
+    `confirmed_by` (a transitions.Confirmation) says how the completion was confirmed, and `confirmation`
+    adds the particulars (the callback, the query's result, who recorded it); both go into the audit entry.
     Raises MpesaReceiptAlreadyUsed, changing nothing, when `mpesa_receipt_number` is another payment's.
     """
 
@@ -332,6 +337,7 @@ def payment_complete(
             to=Status.COMPLETED,
             source=source,
             actor=actor,
+            audit_data={"confirmed_by": confirmed_by, **(confirmation or {})},
             effects=effects,
             mpesa_receipt_number=mpesa_receipt_number or None,
             result_code=result_code,
@@ -481,6 +487,11 @@ def callback_process(callback: MpesaCallback) -> str:
         checkout_request_id=callback.checkout_request_id,
         processed_at=timezone.now(),
     )
+    if outcome == MpesaCallback.Outcome.CONFIRMING:
+        # Daraja's status query runs in a task, so Daraja's callback is answered without waiting for it.
+        transaction.on_commit(lambda: _queue_confirmation(callback.pk), robust=True)
+        # With tasks run in-process (development, tests) it may be decided already.
+        outcome = MpesaCallback.objects.values_list("outcome", flat=True).get(pk=callback.pk)
     return outcome
 
 
@@ -530,19 +541,16 @@ def _apply_callback(callback: MpesaCallback):
             return _reject(callback, f"phone {mask_phone(parsed.phone)} differs", payment)
         if not parsed.receipt_number:
             return _reject(callback, "success without an M-Pesa receipt number", payment)
-        try:
-            applied = payment_complete(
-                payment=payment,
-                mpesa_receipt_number=parsed.receipt_number,
-                result_code=parsed.result_code,
-                result_description=parsed.result_description,
-                source=Source.CALLBACK,
-            )
-        except MpesaReceiptAlreadyUsed as reuse:
-            return _reject(callback, str(reuse), payment)
-        if applied:
-            return MpesaCallback.Outcome.APPLIED, "completed", payment
-        return MpesaCallback.Outcome.DUPLICATE, "already completed", payment
+        if not settings.MPESA_CONFIRM_CALLBACKS:
+            reason = settings.MPESA_CONFIRM_CALLBACKS_OFF_REASON
+            unconfirmed = {"callback": callback.pk, "reason": reason}
+            return _complete_from_callback(callback, payment, parsed, Confirmation.UNCONFIRMED_CALLBACK, unconfirmed)
+        if Payment.objects.filter(pk=payment.pk, status=Status.COMPLETED).exists():
+            # Already paid (a duplicate, or completed by a query): nothing to credit, so nothing to confirm; a
+            # query-completed payment takes the receipt number (payment_complete).
+            return _complete_from_callback(callback, payment, parsed, Confirmation.CALLBACK_AND_QUERY, {})
+        # The URL token proves only that the sender knew it: Daraja's status query decides (check 24).
+        return MpesaCallback.Outcome.CONFIRMING, "success: waiting for Daraja's status query", payment
 
     if parsed.outcome is Outcome.PENDING:
         return MpesaCallback.Outcome.IGNORED, f"not final ({parsed.result_code})", payment
@@ -553,6 +561,93 @@ def _apply_callback(callback: MpesaCallback):
         security_logger.warning("Failure callback for completed payment %s ignored", payment.pk)
         return MpesaCallback.Outcome.IGNORED, "failure after completion", payment
     return MpesaCallback.Outcome.DUPLICATE, "already final", payment
+
+
+def _complete_from_callback(
+    callback: MpesaCallback, payment: Payment, parsed: StkCallback, confirmed_by: str, confirmation: Mapping
+):
+    try:
+        applied = payment_complete(
+            payment=payment,
+            mpesa_receipt_number=parsed.receipt_number,
+            result_code=parsed.result_code,
+            result_description=parsed.result_description,
+            source=Source.CALLBACK,
+            confirmed_by=confirmed_by,
+            confirmation=confirmation,
+        )
+    except MpesaReceiptAlreadyUsed as reuse:
+        return _reject(callback, str(reuse), payment)
+    if applied:
+        return MpesaCallback.Outcome.APPLIED, "completed", payment
+    return MpesaCallback.Outcome.DUPLICATE, "already completed", payment
+
+
+def _queue_confirmation(callback_id: int) -> None:
+    try:
+        task_queue("payments.confirm_callback", callback_id)
+    except Exception:
+        # The broker is down: the callback stays stored as waiting, and reconciliation's query confirms it.
+        logger.warning("Could not queue the confirmation of M-Pesa callback %s; reconciliation will", callback_id)
+
+
+def callback_confirm(*, callback_id: int, client=None) -> str:
+    """Ask Daraja whether the payment of a success callback waiting for confirmation is paid, and act on it.
+
+    Paid: complete the payment with the callback's receipt (confirmed_by callback+stk_query). Failed: the
+    callback is contradicted by Daraja itself (a forgery by someone who knew the URL token, or the sandbox's
+    unreliable query): it is rejected with a security entry, and the payment takes the query's failure, as
+    reconciliation would (a later success that Daraja confirms can still complete it). No answer (still
+    processing, 500.001.1001, Daraja unreachable): the payment stays pending and the callback waiting, and
+    reconciliation's next query completes it with this callback's receipt. Returns the callback's outcome.
+    """
+    callback = MpesaCallback.objects.filter(pk=callback_id, outcome=MpesaCallback.Outcome.CONFIRMING).first()
+    if callback is None or callback.payment_id is None:
+        return ""  # decided meanwhile (by reconciliation), or not a waiting callback
+    payment = Payment.objects.get(pk=callback.payment_id)
+    parsed = parse_stk_callback(callback.body)
+    try:
+        result = (client or mpesa_config.get_client()).stk_query(
+            payment.checkout_request_id or parsed.checkout_request_id
+        )
+    except DarajaError as error:  # a configuration problem (credentials, shortcode): someone must fix it
+        logger.error("Status query to confirm M-Pesa callback %s failed: %r", callback.pk, error)
+        result = None
+    if result is not None and result.outcome is Outcome.PAID:
+        outcome, detail, _ = _complete_from_callback(
+            callback, payment, parsed, Confirmation.CALLBACK_AND_QUERY, {"callback": callback.pk}
+        )
+    elif result is not None and result.outcome is Outcome.FAILED:
+        outcome, detail = _contradicted(callback, payment, result)
+    else:
+        why = result.result_description if result is not None else "the query failed"
+        outcome, detail = (
+            MpesaCallback.Outcome.CONFIRMING,
+            f"success: not confirmed yet ({why}); reconciliation asks again",
+        )
+    MpesaCallback.objects.filter(pk=callback.pk, outcome=MpesaCallback.Outcome.CONFIRMING).update(
+        outcome=outcome, detail=detail[:255], processed_at=timezone.now()
+    )
+    return outcome
+
+
+def _contradicted(callback: MpesaCallback, payment: Payment, result) -> tuple[str, str]:
+    code = result.result_code or ""
+    detail = f"success callback contradicted by Daraja's status query ({code}: {result.result_description})"
+    security_logger.warning("M-Pesa callback %s for payment %s: %s", callback.pk, payment.pk, detail)
+    audit_log(
+        action=AuditLog.Action.SECURITY_EVENT,
+        target=payment,
+        data={
+            "event": "callback_contradicted",
+            "callback": callback.pk,
+            "query_result": code,
+            "detail": detail,
+            "ip": callback.source_ip,
+        },
+    )
+    _fail(payment, code=code, description=result.result_description, source=Source.QUERY)
+    return MpesaCallback.Outcome.REJECTED, detail
 
 
 def _source_ip_problem(ip: str | None) -> str:
@@ -869,7 +964,9 @@ def _callback_waiting(payment: Payment, spooled_tokens: set[str] | None) -> bool
     match = Q(url_token=payment.callback_token)
     if payment.checkout_request_id:
         match |= Q(checkout_request_id=payment.checkout_request_id)
-    return MpesaCallback.objects.filter(match, outcome=MpesaCallback.Outcome.RECEIVED).exists()
+    # RECEIVED: stored, not processed yet; CONFIRMING: a success callback waiting for Daraja's confirmation.
+    waiting = (MpesaCallback.Outcome.RECEIVED, MpesaCallback.Outcome.CONFIRMING)
+    return MpesaCallback.objects.filter(match, outcome__in=waiting).exists()
 
 
 def _reconcile_one(payment: Payment, *, client, oldest, summary: ReconcileSummary, spooled_tokens=frozenset()) -> None:
@@ -881,21 +978,9 @@ def _reconcile_one(payment: Payment, *, client, oldest, summary: ReconcileSummar
             summary.errors += 1
             result = None
         if result is not None and result.outcome is Outcome.PAID:
-            # A query carries no M-Pesa receipt; a stored success callback for this payment may.
-            receipt = _stored_callback_receipt(payment)
-            completion = {
-                "payment": payment,
-                "result_code": result.result_code or result_codes.PAID,
-                "result_description": result.result_description,
-                "source": Source.QUERY,
-            }
-            try:
-                completed = payment_complete(**completion, mpesa_receipt_number=receipt)
-            except MpesaReceiptAlreadyUsed:
-                completed = payment_complete(**completion)  # paid, says Daraja; the receipt stays pending
-            if completed:
+            if _complete_by_query(payment, result):
                 summary.completed += 1
-            if not (receipt or Payment.objects.filter(pk=payment.pk, mpesa_receipt_number__isnull=False).exists()):
+            if not Payment.objects.filter(pk=payment.pk, mpesa_receipt_number__isnull=False).exists():
                 logger.warning("Payment %s completed by a status query; its M-Pesa receipt is pending", payment.pk)
             return
         if result is not None and result.outcome is Outcome.FAILED:
@@ -913,6 +998,59 @@ def _reconcile_one(payment: Payment, *, client, oldest, summary: ReconcileSummar
             summary.timed_out += 1
         return
     summary.still_pending += 1
+
+
+def _complete_by_query(payment: Payment, result, *, stored_receipt: bool = True) -> bool:
+    """Daraja's query says paid: complete the payment, with the M-Pesa receipt of a success callback that was
+    waiting for this confirmation (check 24) when there is one, so the receipt is not lost."""
+    waiting = []
+    for callback in MpesaCallback.objects.filter(payment=payment, outcome=MpesaCallback.Outcome.CONFIRMING):
+        try:
+            waiting.append((callback, parse_stk_callback(callback.body).receipt_number))
+        except MalformedCallback:
+            continue
+    receipts = {receipt for _, receipt in waiting}
+    # Waiting callbacks that disagree on the receipt: at least one is forged, so none is believed.
+    receipt = next(iter(receipts)) if len(receipts) == 1 else None
+    if not receipts and stored_receipt:
+        # No callback waits for this confirmation; one stored otherwise (e.g. replayed) may hold the receipt.
+        receipt = _stored_callback_receipt(payment)
+    if len(receipts) > 1:
+        security_logger.warning("Success callbacks for payment %s name different M-Pesa receipts", payment.pk)
+        audit_log(
+            action=AuditLog.Action.SECURITY_EVENT,
+            target=payment,
+            data={"event": "callback_receipts_differ", "callbacks": [callback.pk for callback, _ in waiting]},
+        )
+    confirmation = {"callback": waiting[0][0].pk} if receipt and waiting else {}
+    try:
+        completed = payment_complete(
+            payment=payment,
+            mpesa_receipt_number=receipt,
+            result_code=result.result_code or result_codes.PAID,
+            result_description=result.result_description,
+            source=Source.QUERY,
+            confirmed_by=Confirmation.QUERY,
+            confirmation=confirmation,
+        )
+    except MpesaReceiptAlreadyUsed as reuse:
+        for callback, _ in waiting:
+            _reject(callback, str(reuse), payment)
+        MpesaCallback.objects.filter(pk__in=[c.pk for c, _ in waiting]).update(
+            outcome=MpesaCallback.Outcome.REJECTED, detail=str(reuse)[:255], processed_at=timezone.now()
+        )
+        # The waiting callbacks are rejected now; complete without a receipt (it stays pending).
+        return _complete_by_query(payment, result, stored_receipt=False)
+    for callback, callback_receipt in waiting:
+        applied = completed and callback_receipt == receipt
+        MpesaCallback.objects.filter(pk=callback.pk, outcome=MpesaCallback.Outcome.CONFIRMING).update(
+            outcome=MpesaCallback.Outcome.APPLIED if applied else MpesaCallback.Outcome.DUPLICATE,
+            detail="completed when reconciliation's status query confirmed it"
+            if applied
+            else "payment completed by reconciliation's status query",
+            processed_at=timezone.now(),
+        )
+    return completed
 
 
 # --- Offline payments (cash, cheque, bank transfer) -------------------------------------------------------
@@ -1003,6 +1141,8 @@ def payment_record_offline(
             result_code="",
             result_description=f"{method_label} {reference}, received {received_on:%d %b %Y}",
             source=Source.OFFLINE,
+            confirmed_by=Confirmation.STAFF,
+            confirmation={"recorded_by": getattr(actor, "email", "") or str(actor)},
             actor=actor,
             completed_at=completed_at,
         )

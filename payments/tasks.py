@@ -27,3 +27,9 @@ def notify_payment_completed(payment_id: int) -> None:
 @shared_task(name="payments.notify_payment_failed", ignore_result=True)
 def notify_payment_failed(payment_id: int) -> None:
     services.payment_failed_notify(payment_id)
+
+
+@shared_task(name="payments.confirm_callback", ignore_result=True)
+def confirm_callback(callback_id: int) -> None:
+    """Ask Daraja to confirm a success callback before it completes its payment (QUALITY check 24)."""
+    services.callback_confirm(callback_id=callback_id)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -59,6 +59,19 @@ AUDIT_ACTIONS: dict[str, str] = {
     Status.CANCELLED: AuditLog.Action.PAYMENT_FAILED,
     Status.TIMEOUT: AuditLog.Action.PAYMENT_FAILED,
 }
+
+
+class Confirmation(models.TextChoices):
+    """How a completion was confirmed: the `confirmed_by` of every PAYMENT_COMPLETED audit entry (check 24).
+
+    A success callback proves only that someone knew the payment's URL token, so by default it completes a
+    payment only once Daraja's status query agrees (payments.services.callback_confirm).
+    """
+
+    CALLBACK_AND_QUERY = "callback+stk_query", "Daraja's callback, confirmed by a status query"
+    QUERY = "stk_query", "Daraja's status query (reconciliation)"
+    STAFF = "staff", "Recorded by staff (cash, cheque, bank)"
+    UNCONFIRMED_CALLBACK = "unconfirmed_callback", "Daraja's callback, not confirmed (MPESA_CONFIRM_CALLBACKS off)"
 
 
 class MpesaReceiptAlreadyUsed(Exception):
@@ -102,7 +115,12 @@ def payment_transition(
     another payment (a False would read as "already done" and hide the reuse). When it made the
     change, it runs `effects` (in the same transaction; what it returns is added to the audit data), then
     writes the audit entry. `payment` itself is not refreshed.
+
+    A completion must say how it was confirmed: `audit_data["confirmed_by"]` is a Confirmation value, or
+    nothing changes (ValueError).
     """
+    if to == Status.COMPLETED and (audit_data or {}).get("confirmed_by") not in Confirmation.values:
+        raise ValueError(f"completing payment {payment.pk} needs audit_data['confirmed_by'] (a Confirmation)")
     refused: MpesaReceiptAlreadyUsed | None = None
     # No savepoint of its own: inside a caller's transaction, its effects and the change stand or fall together.
     with transaction.atomic(savepoint=False):

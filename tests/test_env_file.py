@@ -76,7 +76,8 @@ from mpesa.config import get_client
 from payments.checks import check_mpesa_settings
 names = ["SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "MPESA_ENVIRONMENT", "MPESA_CONSUMER_KEY", "MPESA_CONSUMER_SECRET",
          "MPESA_SHORTCODE", "MPESA_PASSKEY", "MPESA_CALLBACK_URL", "EMAIL_PORT", "EMAIL_USE_TLS",
-         "EMAIL_HOST_PASSWORD", "SMS_BACKEND", "REDIS_URL", "CELERY_BROKER_URL", "SECURE_SSL_REDIRECT"]
+         "EMAIL_HOST_PASSWORD", "SMS_BACKEND", "REDIS_URL", "CELERY_BROKER_URL", "SECURE_SSL_REDIRECT",
+         "MPESA_CALLBACK_IP_CHECK", "MPESA_CONFIRM_CALLBACKS"]
 values = {name: getattr(s, name) for name in names}
 values["DATABASE"] = {key: s.DATABASES["default"][key] for key in ("ENGINE", "NAME", "PASSWORD", "PORT")}
 values["STATIC_ROOT"] = str(s.STATIC_ROOT)
@@ -116,6 +117,14 @@ def test_the_briefs_env_block_configures_mpesa_for_the_sandbox(brief_settings):
     assert brief_settings["MPESA_CALLBACK_URL"] == "https://members.example.org/api/mpesa/callback/"
     assert brief_settings["daraja_base_url"] == "https://sandbox.safaricom.co.ke"
     assert brief_settings["check_ids"] == []
+
+
+@pytest.mark.security_check(24)
+def test_with_debug_off_callbacks_are_confirmed_and_their_addresses_checked_by_default(brief_settings):
+    """Nothing in the brief's block names them: production gets Daraja's confirmation of every success
+    callback and a security log line for a callback from outside Safaricom's addresses (log-only)."""
+    assert brief_settings["MPESA_CONFIRM_CALLBACKS"] is True
+    assert brief_settings["MPESA_CALLBACK_IP_CHECK"] == "log"
 
 
 def test_a_hash_inside_a_value_is_kept(brief_settings):

@@ -26,8 +26,9 @@ def admin_url(model, view, *args):
 
 
 @pytest.fixture
-def alices_payment(approved_alice):
-    """Alice's M-Pesa payment, completed by a callback that came with the payment's URL token."""
+def alices_payment(approved_alice, daraja_confirms, django_capture_on_commit_callbacks):
+    """Alice's M-Pesa payment, completed by a callback that came with the payment's URL token (and that
+    Daraja's status query confirmed)."""
     payment = Payment.objects.create(
         member=approved_alice,
         payment_type=Payment.Type.REGISTRATION,
@@ -39,7 +40,9 @@ def alices_payment(approved_alice):
     callback = callback_receive(
         token=payment.callback_token, body=success_body(payment, "TSE1234567"), headers={}, source_ip="127.0.0.1"
     )
-    callback_process(callback)
+    with django_capture_on_commit_callbacks(execute=True):
+        callback_process(callback)
+    assert MpesaCallback.objects.get(pk=callback.pk).outcome == MpesaCallback.Outcome.APPLIED
     assert MpesaCallback.objects.get(pk=callback.pk).url_token == payment.callback_token
     return Payment.objects.get(pk=payment.pk)
 

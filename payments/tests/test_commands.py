@@ -52,10 +52,16 @@ def test_the_callback_test_command_shows_an_unknown_callback_is_rejected(daraja_
     assert MpesaCallback.objects.get().outcome == MpesaCallback.Outcome.REJECTED
 
 
-def test_the_callback_test_command_can_complete_a_pending_payment(daraja_live, alice):
+def test_the_callback_test_command_completes_a_pending_payment_only_when_daraja_confirms_it(daraja_live, alice):
     payment = payment_initiate_mpesa(
         member=alice, payment_type="registration", phone=outcomes.PHONE_MANUAL, actor=alice.user
     )
+    output = run("test_mpesa_callback", "--payment", payment.reference)
+    assert "confirming" in output  # the prompt is still open: Daraja's status query does not confirm it
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PENDING
+
+    daraja_live.resolve(payment.checkout_request_id, 0, deliver=False)
     output = run("test_mpesa_callback", "--payment", payment.reference)
     assert "applied (completed)" in output
     payment.refresh_from_db()

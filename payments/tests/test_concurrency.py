@@ -76,6 +76,7 @@ def test_concurrent_duplicate_callbacks_complete_each_payment_once(daraja, setti
         for i, m in enumerate(members)
     ]
     for index, payment in enumerate(payments):
+        daraja.resolve(payment.checkout_request_id, 0, deliver=False)  # paid: Daraja's query confirms it
         body = success_body(payment, f"TKQ{index:07d}")
 
         def deliver(payment=payment, body=body):
@@ -105,6 +106,8 @@ def test_one_receipt_sent_at_once_for_four_payments_credits_one_and_rejects_the_
         payment_initiate_mpesa(member=m, payment_type="registration", phone=manual_phone(i), actor=m.user)
         for i, m in enumerate(members)
     ]
+    for payment in payments:
+        daraja.resolve(payment.checkout_request_id, 0, deliver=False)  # each paid: the query confirms them all
     deliveries = [
         lambda payment=payment: callback_process(
             callback_receive(
@@ -179,6 +182,7 @@ def test_a_callback_that_beats_the_push_answer_by_a_hair_is_still_applied(daraja
         member=member, payment_type="registration", phone=outcomes.PHONE_MANUAL, actor=member.user
     )
     checkout_request_id = payment.checkout_request_id
+    daraja.resolve(checkout_request_id, 0, deliver=False)  # paid: Daraja's query confirms the callback
     body = success_body(payment, "TKR0000001")
     Payment.objects.filter(pk=payment.pk).update(checkout_request_id=None)  # the push's answer not stored yet
     callback = callback_receive(token=payment.callback_token, body=body, headers={}, source_ip="127.0.0.1")

@@ -7,13 +7,16 @@ from audit.models import AuditLog
 from payments.models import MpesaCallback, Payment
 from payments.services import callback_process, callback_receive, payment_complete
 from payments.tests.test_concurrency import success_body
-from payments.transitions import MpesaReceiptAlreadyUsed
+from payments.transitions import Confirmation, MpesaReceiptAlreadyUsed
 
-pytestmark = pytest.mark.django_db
+# Transactional, so a callback's confirmation (queued on commit) runs as in production; Daraja's status query
+# confirms every payment (the conftest stub), so what is tested here is the receipt rule after it.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("daraja_confirms")]
 
 Status = Payment.Status
 Source = Payment.Source
 RECEIPT = "TRU1234567"
+QUERY = Confirmation.QUERY
 
 
 def mpesa_payment(member, checkout_request_id, **fields):
@@ -73,7 +76,7 @@ def test_a_receipt_reused_for_a_payment_a_status_query_completed_is_rejected(pai
     """Reconciliation completes a payment without a receipt; its callback brings the receipt later. A receipt
     already on another payment must not be attached to it."""
     alices = mpesa_payment(alice, "ws_CO_alice")
-    assert payment_complete(payment=alices, source=Source.QUERY)
+    assert payment_complete(payment=alices, source=Source.QUERY, confirmed_by=QUERY)
     alices_before = snapshot(alices)
 
     callback = deliver(alices, RECEIPT)
@@ -91,7 +94,7 @@ def test_a_status_query_completion_carrying_a_used_receipt_is_refused(paid_by_bo
     before = snapshot(alices)
 
     with pytest.raises(MpesaReceiptAlreadyUsed) as refused:
-        payment_complete(payment=alices, source=Source.QUERY, mpesa_receipt_number=RECEIPT)
+        payment_complete(payment=alices, source=Source.QUERY, confirmed_by=QUERY, mpesa_receipt_number=RECEIPT)
 
     assert (refused.value.receipt, refused.value.credited_to) == (RECEIPT, paid_by_bob.pk)
     assert snapshot(alices) == before
@@ -105,6 +108,6 @@ def test_the_same_receipt_again_for_its_own_payment_is_still_a_plain_duplicate(p
 
 def test_a_late_receipt_for_a_query_completed_payment_is_still_attached(alice):
     payment = mpesa_payment(alice, "ws_CO_alice")
-    assert payment_complete(payment=payment, source=Source.QUERY)
+    assert payment_complete(payment=payment, source=Source.QUERY, confirmed_by=QUERY)
     assert deliver(payment, "TRU7654321").outcome == MpesaCallback.Outcome.DUPLICATE
     assert snapshot(payment)["mpesa_receipt_number"] == "TRU7654321"

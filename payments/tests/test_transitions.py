@@ -11,7 +11,13 @@ from audit.models import AuditLog
 from mpesa import result_codes
 from payments.models import Payment
 from payments.services import _fail, payment_complete, payment_timeout
-from payments.transitions import AUDIT_ACTIONS, PAYMENT_TRANSITIONS, MpesaReceiptAlreadyUsed, payment_transition
+from payments.transitions import (
+    AUDIT_ACTIONS,
+    PAYMENT_TRANSITIONS,
+    Confirmation,
+    MpesaReceiptAlreadyUsed,
+    payment_transition,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +36,11 @@ def make_payment(member, status, result_source="", **fields):
         result_source=result_source,
         **fields,
     )
+
+
+def confirmed(to):
+    """The audit data a completion must carry (how it was confirmed); none for the other statuses."""
+    return {"confirmed_by": Confirmation.QUERY} if to == Status.COMPLETED else {}
 
 
 def row(payment):
@@ -53,8 +64,9 @@ def test_every_status_change_is_allowed_or_refused_as_the_table_says(alice, sour
     payment = make_payment(alice, source, result_source)
     before = row(payment)
 
+    audit_data = {"why": "test", **confirmed(to)}
     changed = payment_transition(
-        payment=payment, to=to, source=Source.RECONCILIATION, audit_data={"why": "test"}, result_code="x"
+        payment=payment, to=to, source=Source.RECONCILIATION, audit_data=audit_data, result_code="x"
     )
 
     after = Payment.objects.get(pk=payment.pk)
@@ -62,7 +74,7 @@ def test_every_status_change_is_allowed_or_refused_as_the_table_says(alice, sour
     if allowed:
         assert changed is True
         assert after.status == to and after.result_source == Source.RECONCILIATION and after.result_code == "x"
-        assert [(e.action, e.data) for e in entries] == [(AUDIT_ACTIONS[to], {"why": "test"})]
+        assert [(e.action, e.data) for e in entries] == [(AUDIT_ACTIONS[to], audit_data)]
     else:
         assert changed is False
         assert row(payment) == before
@@ -72,8 +84,8 @@ def test_every_status_change_is_allowed_or_refused_as_the_table_says(alice, sour
 @pytest.mark.parametrize(("source", "to"), [(s, t) for s, t, _, allowed in cases() if allowed])
 def test_an_allowed_change_happens_once(alice, source, to):
     payment = make_payment(alice, source, Source.QUERY)
-    assert payment_transition(payment=payment, to=to, source=Source.CALLBACK) is True
-    assert payment_transition(payment=payment, to=to, source=Source.CALLBACK) is False
+    assert payment_transition(payment=payment, to=to, source=Source.CALLBACK, audit_data=confirmed(to)) is True
+    assert payment_transition(payment=payment, to=to, source=Source.CALLBACK, audit_data=confirmed(to)) is False
     assert AuditLog.objects.filter(target_id=str(payment.pk), action=AUDIT_ACTIONS[to]).count() == 1
 
 
@@ -91,11 +103,12 @@ def test_effects_run_after_the_change_and_add_to_the_audit_entry(alice):
         seen.append(Payment.objects.get(pk=payment.pk).status)
         return {"receipt": "RCT-1"}
 
+    audit_data = {"a": 1, "confirmed_by": "staff"}
     assert payment_transition(
-        payment=payment, to=Status.COMPLETED, source=Source.OFFLINE, audit_data={"a": 1}, effects=effects
+        payment=payment, to=Status.COMPLETED, source=Source.OFFLINE, audit_data=audit_data, effects=effects
     )
     assert seen == [Status.COMPLETED]
-    assert AuditLog.objects.get(action=AuditLog.Action.PAYMENT_COMPLETED).data == {"a": 1, "receipt": "RCT-1"}
+    assert AuditLog.objects.get(action=AuditLog.Action.PAYMENT_COMPLETED).data == {**audit_data, "receipt": "RCT-1"}
 
 
 def test_effects_do_not_run_when_the_change_is_refused(alice):
@@ -108,7 +121,11 @@ def test_an_mpesa_receipt_already_on_another_payment_refuses_the_change(alice, b
     payment = make_payment(alice, Status.PENDING)
     with pytest.raises(MpesaReceiptAlreadyUsed, match="TST0000001"):
         payment_transition(
-            payment=payment, to=Status.COMPLETED, source=Source.CALLBACK, mpesa_receipt_number="TST0000001"
+            payment=payment,
+            to=Status.COMPLETED,
+            source=Source.CALLBACK,
+            audit_data=confirmed(Status.COMPLETED),
+            mpesa_receipt_number="TST0000001",
         )
     assert Payment.objects.get(pk=payment.pk).status == Status.PENDING
     assert not AuditLog.objects.filter(action=AuditLog.Action.PAYMENT_COMPLETED).exists()
@@ -138,8 +155,9 @@ def test_a_timeout_is_decided_by_reconciliation(alice):
 def test_a_late_confirmation_completes_a_payment_a_query_failed_but_not_one_a_callback_failed(alice):
     by_query = make_payment(alice, Status.FAILED, Source.QUERY)
     by_callback = make_payment(alice, Status.CANCELLED, Source.CALLBACK)
-    assert payment_complete(payment=by_query, source=Source.CALLBACK, mpesa_receipt_number="TST0000002")
-    assert not payment_complete(payment=by_callback, source=Source.CALLBACK, mpesa_receipt_number="TST0000003")
+    late = {"source": Source.CALLBACK, "confirmed_by": Confirmation.CALLBACK_AND_QUERY}
+    assert payment_complete(payment=by_query, mpesa_receipt_number="TST0000002", **late)
+    assert not payment_complete(payment=by_callback, mpesa_receipt_number="TST0000003", **late)
     assert Payment.objects.get(pk=by_query.pk).status == Status.COMPLETED
     assert Payment.objects.get(pk=by_callback.pk).status == Status.CANCELLED
 
@@ -156,3 +174,14 @@ def test_no_payment_status_is_written_outside_the_transitions_module():
         if writes.search(line)
     ]
     assert offenders == []
+
+
+@pytest.mark.security_check(24)
+@pytest.mark.parametrize("audit_data", [None, {}, {"confirmed_by": ""}, {"confirmed_by": "callback"}])
+def test_a_completion_that_does_not_say_how_it_was_confirmed_changes_nothing(alice, audit_data):
+    payment = make_payment(alice, Status.PENDING)
+    before = row(payment)
+    with pytest.raises(ValueError, match="confirmed_by"):
+        payment_transition(payment=payment, to=Status.COMPLETED, source=Source.CALLBACK, audit_data=audit_data)
+    assert row(payment) == before
+    assert not AuditLog.objects.exists()

@@ -9,7 +9,8 @@ class Command(BaseCommand):
     help = (
         "Post a sample Daraja callback to our own callback endpoint and report how it was handled. "
         "Without --payment the sample matches no payment and must be rejected; with --payment REF it is "
-        "a success callback for that pending payment (simulator and sandbox only)."
+        "a success callback for that pending payment (simulator and sandbox only), which completes it only "
+        "when Daraja's status query confirms it (MPESA_CONFIRM_CALLBACKS)."
     )
 
     def add_arguments(self, parser):
