@@ -462,8 +462,11 @@ def callback_receive(*, token: str, body: bytes, headers: dict, source_ip: str |
     )
 
 
-def callback_process(callback: MpesaCallback) -> str:
-    """Apply one stored callback; idempotent, so replaying a stored callback is safe."""
+def callback_process(callback: MpesaCallback, *, confirm_now: bool = False) -> str:
+    """Apply one stored callback; idempotent, so replaying a stored callback is safe.
+
+    A success callback waits for Daraja's confirmation (callback_confirm): queued as a task, so the callback
+    view answers Daraja at once, or asked here with `confirm_now` (background jobs: no broker needed)."""
     try:
         outcome, detail, payment = _apply_callback(callback)
     except (OperationalError, InterfaceError):
@@ -487,6 +490,8 @@ def callback_process(callback: MpesaCallback) -> str:
         checkout_request_id=callback.checkout_request_id,
         processed_at=timezone.now(),
     )
+    if outcome == MpesaCallback.Outcome.CONFIRMING and confirm_now:
+        return callback_confirm(callback_id=callback.pk) or outcome
     if outcome == MpesaCallback.Outcome.CONFIRMING:
         # Daraja's status query runs in a task, so Daraja's callback is answered without waiting for it.
         transaction.on_commit(lambda: _queue_confirmation(callback.pk), robust=True)
@@ -831,7 +836,8 @@ def _stored_callback_process(callback_id: int, *, now: datetime.datetime | None 
     )
     if claimed != 1:
         return None
-    return callback_process(MpesaCallback.objects.get(pk=callback_id))
+    # A background job (replay, backlog, reconciliation): Daraja confirms a success callback right here.
+    return callback_process(MpesaCallback.objects.get(pk=callback_id), confirm_now=True)
 
 
 def callback_backlog_process(*, now: datetime.datetime | None = None, limit: int = 500) -> int:

@@ -162,6 +162,7 @@ def test_reconciliation_does_not_time_out_a_payment_whose_callback_waits_in_the_
     assert len(spool(settings).entries()) == 1
 
     monkeypatch.undo()
+    daraja.configure(fail_next=0)  # Daraja answers again, so it can confirm the callback (check 24)
     reconcile_stale_payments(now=after_timeout(settings) + datetime.timedelta(seconds=120))
     payment.refresh_from_db()
     assert payment.status == Payment.Status.COMPLETED
@@ -179,8 +180,15 @@ def test_reconciliation_applies_a_stored_callback_left_unprocessed_instead_of_ti
 
     summary = reconcile_stale_payments(now=after_timeout(settings))
 
+    # Processed, but Daraja cannot confirm it yet: it waits, and the payment is not timed out.
     payment.refresh_from_db()
     assert summary.timed_out == 0
+    assert payment.status == Payment.Status.PENDING
+    assert MpesaCallback.objects.get().outcome == MpesaCallback.Outcome.CONFIRMING
+
+    daraja.configure(fail_next=0)
+    reconcile_stale_payments(now=after_timeout(settings) + datetime.timedelta(seconds=120))
+    payment.refresh_from_db()
     assert payment.status == Payment.Status.COMPLETED
     assert payment.mpesa_receipt_number == receipt
     assert MpesaCallback.objects.get().outcome == MpesaCallback.Outcome.APPLIED
@@ -192,11 +200,12 @@ def test_a_callback_interrupted_by_the_database_is_left_to_retry(daraja, client,
     payment = pay(approved_alice)
     body, receipt = paid_at_daraja(daraja, payment)
 
-    def database_gone(**kwargs):
+    def database_gone(*args, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
     with monkeypatch.context() as outage:
-        outage.setattr(services, "payment_complete", database_gone)
+        # The database goes away while the stored callback is being applied.
+        outage.setattr(services, "_apply_callback", database_gone)
         response = post_callback(client, payment, body)
     assert response.status_code == 200
     assert MpesaCallback.objects.get().outcome == MpesaCallback.Outcome.RECEIVED

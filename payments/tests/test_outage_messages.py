@@ -74,9 +74,13 @@ def pay(member, phone):
     return payment_initiate_mpesa(member=member, payment_type="registration", phone=phone, actor=member.user)
 
 
-def complete_by_callback(payment, receipt):
+def complete_by_callback(daraja, payment, receipt):
+    """The customer paid, and Daraja's status query confirms the success callback (check 24), asked here as
+    a background job asks it (not through the broker, which may be the thing that is down)."""
+    daraja.resolve(payment.checkout_request_id, 0, deliver=False, force=True)
     body = success_body(payment, receipt)
-    return callback_process(callback_receive(token=payment.callback_token, body=body, headers={}, source_ip=None))
+    callback = callback_receive(token=payment.callback_token, body=body, headers={}, source_ip=None)
+    return callback_process(callback, confirm_now=True)
 
 
 def sent_once_each(sends):
@@ -92,12 +96,12 @@ def test_redis_stopped_during_completions_loses_and_doubles_no_message(lab, dara
     received = Message.objects.filter(event="payment_received")
 
     # Redis up: the worker sends a completion's email and SMS straight away.
-    assert complete_by_callback(payments[0], "TKR0000000") == "applied"
+    assert complete_by_callback(daraja, payments[0], "TKR0000000") == "applied"
     wait_until(lambda: received.filter(status=Message.Status.SENT).count() == 2, timeout=20, what="the first sends")
 
     lab.redis.stop()
     for index, payment in enumerate(payments[1:], start=1):
-        assert complete_by_callback(payment, f"TKR000000{index}") == "applied"
+        assert complete_by_callback(daraja, payment, f"TKR000000{index}") == "applied"
     assert Payment.objects.filter(status=Payment.Status.COMPLETED).count() == 5
     # Each completion's messages are committed with it, waiting: none was lost with the broker.
     waiting = received.filter(status=Message.Status.QUEUED, attempts=0)
