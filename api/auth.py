@@ -5,6 +5,11 @@
 the old refresh token is blacklisted), until JWT_REFRESH_ABSOLUTE_LIFETIME_DAYS after the login; a password
 change or reset, or a deactivation, blacklists every refresh token of the user (accounts.signals).
 `POST /api/auth/logout/` blacklists the refresh token it is given.
+
+Every token carries `otp`: true when the login its family began with gave a second factor (the app's code or
+a recovery code); rotation carries it on. Two-factor follows the role for tokens already issued, too: a token
+without `otp` true, for a user `two_factor.two_factor_required` now says needs it (a member since given a
+staff role), reaches nothing and cannot be refreshed: a 401 with `code` "two_factor_required" (log in again).
 Logins and failed logins go to the audit trail like the web's.
 
 Failed logins lock out the username from the client's address like the web's (accounts.security): the answer
@@ -30,12 +35,14 @@ from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 from rest_framework_simplejwt.views import TokenRefreshView
 
 from accounts import two_factor
 from accounts.security import LOCKED_OUT_MESSAGE, forget_failures, lockout_until, retry_after_seconds
+from api.authentication import OTP_CLAIM, check_second_factor, token_user
 from audit.models import AuditLog
 from audit.services import audit_log
 from core.emails import NormalisedEmailSerializerField, normalise_email
@@ -53,9 +60,11 @@ class SessionRefreshToken(RefreshToken):
     family_claim = "family_iat"
 
     @classmethod
-    def for_user(cls, user):
+    def for_user(cls, user, *, otp: bool = False):
+        """A new family's refresh token; `otp` says whether this login gave a second factor."""
         token = super().for_user(user)
         token[cls.family_claim] = token["iat"]
+        token[OTP_CLAIM] = otp  # copied into every access token and every rotation of this family
         return token
 
     def verify(self):
@@ -67,8 +76,29 @@ class SessionRefreshToken(RefreshToken):
             raise TokenError("This login has reached its maximum lifetime: log in again.")
 
 
+# simplejwt's rotation (the used token blacklisted, every claim carried on), after two more checks: the user is
+# still active, and has given the second factor their role now needs. (A comment: a docstring would be the
+# schema's description of the refresh request.)
 class SessionRefreshSerializer(TokenRefreshSerializer):
     token_class = SessionRefreshToken
+
+    def validate(self, attrs):
+        refresh = self.token_class(attrs["refresh"])
+        user = token_user(refresh)
+        if user is None or not api_settings.USER_AUTHENTICATION_RULE(user):
+            raise exceptions.AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account")
+        check_second_factor(refresh, user)
+        data = {"access": str(refresh.access_token)}
+        if not api_settings.ROTATE_REFRESH_TOKENS:
+            return data
+        if api_settings.BLACKLIST_AFTER_ROTATION:
+            refresh.blacklist()
+        refresh.set_jti()
+        refresh.set_exp()
+        refresh.set_iat()
+        refresh.outstand()
+        data["refresh"] = str(refresh)
+        return data
 
 
 class LoginThrottle(SimpleRateThrottle):
@@ -165,6 +195,7 @@ class LoginView(APIView):
             if getattr(request, "axes_locked_out", False):
                 raise locked_out(request, email)
             raise serializers.ValidationError({"non_field_errors": ["The email or password is not right."]})
+        second_factor = False
         if two_factor.has_two_factor(user):
             otp = serializer.validated_data.get("otp", "")
             if not otp:
@@ -178,10 +209,11 @@ class LoginView(APIView):
                 raise OTPInvalid(result.error)
             if result.recovery_code:
                 two_factor.audit_recovery_code_use(user, request, channel="api")
+            second_factor = True
         elif two_factor.two_factor_required(user):
             raise TwoFactorSetupRequired()
         forget_failures(request, email)  # as a web login does (AXES_RESET_ON_SUCCESS)
-        refresh = SessionRefreshToken.for_user(user)
+        refresh = SessionRefreshToken.for_user(user, otp=second_factor)
         audit_log(action=AuditLog.Action.LOGIN, actor=user, target=user, data={"channel": "api"}, request=request)
         return Response({"access": str(refresh.access_token), "refresh": str(refresh)})
 

@@ -9,7 +9,17 @@ allows.) Should a future Swagger UI need more, relax it here with csp.decorators
 view only.
 """
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.views import SpectacularSwaggerSplitView
+
+
+class TwoFactorJWTScheme(SimpleJWTScheme):
+    """The schema's bearer scheme ("jwtAuth") for our authentication class, as for simplejwt's own.
+
+    Registered by being defined; this module loads with the API's URLs, before any schema is built.
+    """
+
+    target_class = "api.authentication.TwoFactorJWTAuthentication"
 
 
 class SwaggerDocsView(SpectacularSwaggerSplitView):

@@ -268,7 +268,7 @@ AUDIT_LIST_TIMEOUT_MS = env.int("AUDIT_LIST_TIMEOUT_MS", default=5000)
 
 # --- REST API (api/, and each app's api.py) ------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.TwoFactorJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # DRF's parsers, refusing NUL characters and too-deep JSON with a 400 (core.malformed_input).

@@ -72,6 +72,7 @@ KEEP = os.environ.get("STACK_KEEP") == "1"
 PGBOUNCER = os.environ.get("STACK_PGBOUNCER") == "1"
 PGBOUNCER_PORT = int(os.environ.get("STACK_PGBOUNCER_PORT", "16432"))
 BASE = f"https://127.0.0.1:{HTTPS_PORT}"
+HSTS = "max-age=31536000; includeSubDomains; preload"  # config/settings.py with DEBUG off
 
 # The simulator's phone ending 000 always pays (daraja_simulator/README.md).
 PHONE = "0712345000"
@@ -92,6 +93,19 @@ def say(message: str) -> None:
 def check(condition, message: str) -> None:
     if not condition:
         raise StackFailure(message)
+
+
+def check_security_headers(response, what: str, *, a_file: bool = False) -> None:
+    """Security check 13 on an answer through nginx: HSTS, nosniff, X-Frame-Options DENY, a Referrer-Policy
+    and a Content-Security-Policy (a file's own: nothing loads, sandboxed)."""
+    headers = response.headers
+    check(headers.get("Strict-Transport-Security") == HSTS, f"{what}: HSTS {headers.get('Strict-Transport-Security')}")
+    check(headers.get("X-Content-Type-Options") == "nosniff", f"{what}: no nosniff: {headers}")
+    check(headers.get("X-Frame-Options") == "DENY", f"{what}: X-Frame-Options {headers.get('X-Frame-Options')}")
+    check(headers.get("Referrer-Policy") == "same-origin", f"{what}: Referrer-Policy {headers.get('Referrer-Policy')}")
+    policy = headers.get("Content-Security-Policy", "")
+    wanted = ("default-src 'none'", "sandbox") if a_file else ("default-src 'self'", "frame-ancestors 'none'")
+    check(all(part in policy for part in wanted), f"{what}: Content-Security-Policy {policy!r}")
 
 
 # --- Settings ---------------------------------------------------------------------------------------------
@@ -533,6 +547,7 @@ def approve(session, uploaded: dict[str, bytes]) -> tuple[str, str]:
     check(response.headers.get("Cache-Control") == "private, no-store", f"document headers: {response.headers}")
     check("X-Accel-Redirect" not in response.headers, "nginx leaked X-Accel-Redirect")
     check(response.headers.get("Content-Type") in ("application/pdf", "image/jpeg"), response.headers)
+    check_security_headers(response, "a document nginx sent (X-Accel-Redirect)", a_file=True)
     document_path = f"/documents/{document_ids[0]}/"
     for document_id in dict.fromkeys(document_ids):
         action = f"/staff/documents/{document_id}/verify/"
@@ -561,6 +576,7 @@ def pay(session, what: str) -> str:
     receipt = get(session, state["receipt_url"])
     check(receipt.content.startswith(b"%PDF"), f"{what}: the receipt is not a PDF")
     check(receipt.headers.get("Content-Type") == "application/pdf", receipt.headers)
+    check_security_headers(receipt, "a receipt download")
     say(f"{what} paid by M-Pesa ({reference}): {state['message']} Receipt PDF {len(receipt.content)} bytes")
     return reference
 
@@ -605,6 +621,10 @@ def check_nginx_itself(stack: Stack, session, document_path: str) -> list[str]:
     home = get(session, "/")
     check("max-age=31536000" in home.headers.get("Strict-Transport-Security", ""), "no HSTS over HTTPS")
     check(home.headers.get("Server") == "nginx", f"Server header: {home.headers.get('Server')}")
+    check_security_headers(home, "the home page")
+    api = session.get(BASE + "/api/categories/", timeout=30)
+    check(api.status_code == 200, f"/api/categories/ answered {api.status_code}")
+    check_security_headers(api, "the API")
     # collectstatic's files come from nginx (its `expires`; check_logs: never in a node's log).
     static = re.search(r'(/static/[^"]+\.css)"', home.text)
     check(static, "no stylesheet on the home page")

@@ -6,6 +6,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.two_factor import APP_DEVICE_NAME, new_recovery_codes
+from api.auth import SessionRefreshToken
 
 
 def give_two_factor(user) -> TOTPDevice:
@@ -35,3 +36,12 @@ def app_code(device: TOTPDevice) -> str:
             totp.drift = device.drift + offset
             return f"{totp.token():0{device.digits}d}"
     raise AssertionError("Both codes the server accepts now were used already; the next comes within 30 seconds.")
+
+
+def api_access_token(user) -> str:
+    """An API access token as a login that gave the second factor issues it (`otp` true: api.authentication).
+
+    For tests that call the API as a staff role without going through the login; a token without `otp`
+    is refused for anyone whose role needs two-factor.
+    """
+    return str(SessionRefreshToken.for_user(user, otp=True).access_token)

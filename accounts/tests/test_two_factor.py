@@ -13,6 +13,7 @@ from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.two_factor_views import NEW_CODES_KEY, PENDING_KEY
+from api.auth import SessionRefreshToken
 from audit.models import AuditLog
 from tests.factories import PASSWORD, UserFactory
 from tests.two_factor import app_code, app_device, give_two_factor
@@ -439,3 +440,106 @@ def test_the_api_asks_a_role_without_the_flag_for_its_code(client, db):
     response = api_login(client, finance.email)
     assert response.status_code == 401 and response.json()["error"]["code"] == "otp_required"
     assert api_login(client, finance.email, otp=app_code(device)).status_code == 200
+
+
+# --- Check 9 for every staff role, whatever its is_staff flag: web, API and downloads ------------------------
+
+
+def bobs_download(role, bob, payment):
+    """What the role may download of another member: Staff and Admin his ID document, Finance his receipt."""
+    if role == "Finance":
+        return f"/payments/{payment.reference}/receipt/", "application/pdf"
+    return f"/documents/{bob.documents.first().pk}/", None
+
+
+@pytest.mark.security_check(9)
+@pytest.mark.parametrize("role", ["Admin", "Staff", "Finance"])
+def test_a_staff_role_without_the_flag_signs_in_on_the_web_only_with_a_fresh_code(
+    client, bob, bobs_paid_payment, role, settings
+):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0  # no wait after the refused code below
+    user = role_without_flag(role, f"{role.lower()}.web@example.com", with_app=True)
+    assert not user.is_staff and not user.is_superuser  # the role alone
+    device = app_device(user)
+    download, content_type = bobs_download(role, bob, bobs_paid_payment)
+    assert client.get(download).status_code == 302  # the download exists and is guarded (not a 404 by typo)
+    pages = ("/staff/", "/staff/members/", download)
+    downloads = AuditLog.objects.filter(action=AuditLog.Action.DOCUMENT_DOWNLOADED)
+
+    # The password alone: no session, no staff page, no file.
+    response = password_step(client, user.email, next_url=download)
+    assert response.status_code == 302 and response["Location"] == "/login/verify/"
+    assert SESSION_KEY not in client.session
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 302 and response["Location"].startswith("/login/"), path
+        assert bob.user.email.encode() not in response.content and b"%PDF" not in response.content
+    assert not downloads.exists()
+
+    # With the app's code: in, and the file is served.
+    code = app_code(device)
+    response = client.post("/login/verify/", {"code": code})
+    assert response.status_code == 302 and response["Location"] == download
+    assert client.session[SESSION_KEY] == str(user.pk)
+    assert client.session[DEVICE_ID_SESSION_KEY] == device.persistent_id
+    for path in pages:
+        assert client.get(path).status_code == 200, path
+    response = client.get(download)
+    assert response["Content-Disposition"].startswith("attachment")
+    if content_type:
+        assert response["Content-Type"] == content_type and response.content.startswith(b"%PDF")
+    else:
+        assert downloads.filter(actor=user).count() == 2
+
+    # The same code again, after logging out: refused, and nothing is reachable.
+    client.post("/logout/")
+    password_step(client, user.email)
+    response = client.post("/login/verify/", {"code": code})
+    assert response.status_code == 400 and "used already" in response.content.decode()
+    assert SESSION_KEY not in client.session
+    for path in pages:
+        assert client.get(path).status_code == 302, path
+
+
+@pytest.mark.security_check(9)
+@pytest.mark.parametrize("role", ["Admin", "Staff", "Finance"])
+def test_a_staff_role_without_the_flag_gets_api_tokens_only_with_a_fresh_code(client, bob, role, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0  # no wait after the wrong codes below
+    user = role_without_flag(role, f"{role.lower()}.api@example.com")
+    if role == "Finance":  # Finance reads members, not their ID documents
+        target, expected = f"/api/staff/members/{bob.pk}/", bob.user.email.encode()
+    else:
+        target, expected = f"/api/staff/documents/{bob.documents.first().pk}/file/", None
+    assert bob.documents.exists()
+
+    response = api_login(client, user.email)
+    assert response.status_code == 403 and response.json()["error"]["code"] == "two_factor_setup_required"
+    assert "access" not in response.json()
+
+    device = give_two_factor(user)
+    response = api_login(client, user.email)
+    assert response.status_code == 401 and response.json()["error"]["code"] == "otp_required"
+    assert "access" not in response.json()
+    response = api_login(client, user.email, otp="000000")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "otp_invalid"
+
+    code = app_code(device)
+    response = api_login(client, user.email, otp=code)
+    assert response.status_code == 200
+    answer = client.get(target, HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
+    assert answer.status_code == 200
+    if expected:
+        assert expected in answer.content
+    else:
+        assert answer["Content-Disposition"].startswith("attachment")
+        assert answer["X-Content-Type-Options"] == "nosniff"
+
+    again = api_login(client, user.email, otp=code)
+    assert again.status_code == 401 and again.json()["error"]["code"] == "otp_invalid"
+    assert "access" not in again.json()
+
+    # A token whose login gave no code (as every token was before the otp claim) reaches nothing.
+    unearned = str(SessionRefreshToken.for_user(user).access_token)
+    refused = client.get(target, HTTP_AUTHORIZATION=f"Bearer {unearned}")
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "two_factor_required"
+    assert b"attachment" not in refused.content and bob.user.email.encode() not in refused.content

@@ -8,6 +8,7 @@ import pytest
 from audit.models import AuditLog
 from payments.models import Payment
 from tests.factories import PASSWORD
+from tests.idor import assert_nothing_of, row_of, their_object
 
 pytestmark = pytest.mark.django_db
 
@@ -119,9 +120,20 @@ def test_no_token_is_a_401_in_the_same_shape(client, member):
 
 @pytest.mark.security_check(1)
 def test_another_members_payment_is_404(client, member, bob):
-    theirs = Payment.objects.create(member=bob, payment_type="registration", amount=5000)
+    theirs = Payment.objects.create(
+        member=bob, payment_type="registration", amount=5000, phone_number=bob.phone_number, result_description="BOBS"
+    )
+    their_object(Payment, theirs.pk, member__user__email="bob@example.com", reference=theirs.reference)
+    before = row_of(theirs)
     token = login(client)["access"]
-    assert get(client, f"/api/payments/{theirs.reference}/status/", token).status_code == 404
+    for path in (f"/api/payments/{theirs.reference}/status/", f"/api/payments/{theirs.reference.lower()}/status/"):
+        response = get(client, path, token)
+        assert response.status_code == 404, path
+        assert_nothing_of(bob, response, theirs.reference, "BOBS", "5000")
+    assert row_of(theirs) == before  # asking did not touch it (no status query on Bob's behalf)
+    # The same request for one of the caller's own payments answers: the 404 was about whose it is.
+    own = Payment.objects.create(member=member, payment_type="renewal", amount=1000, phone_number=member.phone_number)
+    assert get(client, f"/api/payments/{own.reference}/status/", token).status_code == 200
 
 
 def test_refresh_rotates_and_the_old_refresh_token_stops_working(client, member):

@@ -22,6 +22,7 @@ from members.sample_files import sample_jpeg, sample_pdf, sample_png
 from payments.models import Payment
 from payments.services import PaymentThrottled, payment_initiate_mpesa
 from tests.factories import PASSWORD, MemberFactory, UserFactory
+from tests.idor import assert_nothing_of, row_of, their_object
 
 pytestmark = pytest.mark.django_db
 TODAY = timezone.localdate()
@@ -405,14 +406,19 @@ def test_receipts_and_statuses_of_others_or_of_unfinished_payments_are_404(clien
     theirs = completed_payment(bob, receipt="RCT-2026-000002")
     pending = Payment.objects.create(member=member, payment_type="renewal", amount=1000, phone_number="254712345678")
     failed = Payment.objects.create(member=member, payment_type="renewal", amount=1000, status="failed")
+    their_object(Payment, theirs.pk, member=bob, status="completed", receipt_number="RCT-2026-000002")
+    before = row_of(theirs)
     token = login(client)
     for reference in (theirs.reference, pending.reference, failed.reference, "PAY-GUESSED-0001", "1", "../1"):
         response = send(client, "get", f"/api/payments/{reference}/receipt/", token=token)
         assert response.status_code == 404, reference
         assert response.json()["error"]["status"] == 404
-        assert "RCT-2026-000002" not in response.content.decode()
+        assert_nothing_of(bob, response, "RCT-2026-000002", theirs.reference)
     for reference in (theirs.reference, "PAY-GUESSED-0001", theirs.receipt_number):
-        assert send(client, "get", f"/api/payments/{reference}/status/", token=token).status_code == 404
+        response = send(client, "get", f"/api/payments/{reference}/status/", token=token)
+        assert response.status_code == 404, reference
+        assert_nothing_of(bob, response, "RCT-2026-000002", theirs.reference, "completed")
+    assert row_of(theirs) == before
     # Even when the client asks for a PDF, the error comes in the JSON shape.
     response = send(
         client, "get", f"/api/payments/{theirs.reference}/receipt/", token=token, HTTP_ACCEPT="application/pdf"
@@ -442,10 +448,16 @@ def test_no_certificate_before_activation_is_a_409_that_says_why(client, alice):
 @pytest.mark.security_check(1)
 def test_an_account_without_membership_has_no_certificate_or_receipts(client, member):
     payment = completed_payment(member)
+    their_object(Payment, payment.pk, member__user__email="member@example.com", receipt_number="RCT-2026-000001")
     UserFactory(email="nomember@example.com")
     token = login(client, "nomember@example.com")
-    assert send(client, "get", "/api/members/certificate/", token=token).status_code == 404
-    assert send(client, "get", f"/api/payments/{payment.reference}/receipt/", token=token).status_code == 404
+    for path in ("/api/members/certificate/", f"/api/payments/{payment.reference}/receipt/", "/api/payments/history/"):
+        response = send(client, "get", path, token=token)
+        assert response.status_code == 404, path
+        assert_nothing_of(member, response, "RCT-2026-000001", payment.reference)
+    # The member's own token gets both: the 404s were about whose they are.
+    own = login(client)
+    assert send(client, "get", f"/api/payments/{payment.reference}/receipt/", token=own).status_code == 200
 
 
 # --- Lists: only the caller's rows, in a fixed number of queries ------------------------------------------------

@@ -24,6 +24,7 @@ from accounts.roles import ADMIN
 from config.wsgi import application
 from members.models import Member
 from tests.factories import MemberFactory, UserFactory
+from tests.two_factor import api_access_token
 
 MAX_EXAMPLES = 25
 
@@ -70,7 +71,7 @@ def admin_token(api_world):
     MemberFactory(documents=[])
     user = UserFactory(email="fuzz.admin@example.com", is_staff=True)
     user.groups.add(Group.objects.get(name=ADMIN))
-    return str(RefreshToken.for_user(user).access_token)
+    return api_access_token(user)
 
 
 FUZZ = settings(

@@ -8,13 +8,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.roles import FINANCE, ROLE_PERMISSIONS, STAFF
 from audit.models import AuditLog
 from members.api_staff import CappedCountPagination
 from members.models import Document, Member
 from tests.factories import DocumentFactory, MemberFactory
+from tests.two_factor import api_access_token
 
 pytestmark = pytest.mark.django_db
 TODAY = timezone.localdate()
@@ -25,7 +25,7 @@ WHO = ["anonymous", "member", "no_role", "staff", "finance", "admin"]
 
 
 def token_for(user) -> str:
-    return str(RefreshToken.for_user(user).access_token)
+    return api_access_token(user)
 
 
 def call(client, method, path, token=None, body=None):

@@ -9,12 +9,12 @@ import json
 
 import pytest
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from core.malformed_input import DEPTH_MESSAGE, MAX_JSON_DEPTH, NUL_MESSAGE, input_problem
 from members.models import Member
 from members.tests.test_profile import form_data, snapshot
 from tests.factories import PASSWORD
+from tests.two_factor import api_access_token
 
 pytestmark = [pytest.mark.django_db, pytest.mark.security_check(25)]
 
@@ -27,7 +27,7 @@ def deep_json(depth: int = DEEP, *, around: str = "username") -> str:
 
 
 def bearer(user) -> dict:
-    return {"HTTP_AUTHORIZATION": f"Bearer {RefreshToken.for_user(user).access_token}"}
+    return {"HTTP_AUTHORIZATION": f"Bearer {api_access_token(user)}"}
 
 
 @pytest.fixture

@@ -6,7 +6,11 @@ from pathlib import Path
 import pytest
 from django.core.files.base import ContentFile
 
+from audit.models import AuditLog
 from dashboard.models import ExportJob
+from members.models import Document
+from tests.factories import UserFactory
+from tests.idor import assert_nothing_of, body_of, row_of, their_object
 
 pytestmark = pytest.mark.django_db
 
@@ -52,20 +56,20 @@ def test_behind_nginx_the_owner_gets_an_empty_body_naming_the_file(client, alice
 
 @pytest.mark.security_check(2)
 def test_behind_nginx_nobody_else_gets_the_header(client, alice, bob, behind_nginx):
-    document = _document(alice)
+    document = their_object(Document, _document(alice).pk, member=alice)
+    assert document.file.size > 0
     client.force_login(bob.user)
     response = client.get(f"/documents/{document.pk}/")
     assert response.status_code == 404
-    assert "X-Accel-Redirect" not in response
+    assert_nothing_of(alice, response, document.file.name, document.original_name)
     client.logout()
     response = client.get(f"/documents/{document.pk}/")
     assert response.status_code == 302
-    assert "X-Accel-Redirect" not in response
+    assert_nothing_of(alice, response, document.file.name, document.original_name)
+    assert not AuditLog.objects.filter(action=AuditLog.Action.DOCUMENT_DOWNLOADED).exists()
 
 
 def test_behind_nginx_staff_downloads_are_still_audited(client, alice, staff_user, behind_nginx):
-    from audit.models import AuditLog
-
     document = _document(alice)
     client.force_login(staff_user)
     response = client.get(f"/documents/{document.pk}/")
@@ -110,13 +114,20 @@ def test_a_deleted_export_file_is_a_404_in_both_modes(client, finance_user, sett
     assert "X-Accel-Redirect" not in response
 
 
+@pytest.mark.security_check(1)
 def test_another_finance_user_never_gets_the_header(client, finance_user, behind_nginx):
-    from tests.factories import UserFactory
-
-    job = _finished_export(finance_user)
+    job = _finished_export(finance_user, data=b"Membership number,Email\r\nKTS-2026-0777,wanjiru@example.com\r\n")
+    job = their_object(ExportJob, job.pk, user=finance_user, status=ExportJob.Status.DONE)
+    before = row_of(job)
     other = UserFactory(email="fred.finance@example.com", is_staff=True)
     other.groups.add(finance_user.groups.get())
     client.force_login(other)
     response = client.get(f"/staff/exports/{job.pk}/download/")
     assert response.status_code == 404
     assert "X-Accel-Redirect" not in response
+    body = body_of(response)
+    assert b"KTS-2026-0777" not in body and b"wanjiru@" not in body and job.file.name.encode() not in body
+    assert row_of(job) == before
+    # The owner gets it: the 404 was about whose it is.
+    client.force_login(finance_user)
+    assert client.get(f"/staff/exports/{job.pk}/download/")["X-Accel-Redirect"].endswith(job.file.name)

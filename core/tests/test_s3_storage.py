@@ -25,7 +25,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import storages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from audit.models import AuditLog
 from config.storage import s3_storages
@@ -37,6 +36,7 @@ from members.sample_files import sample_jpeg
 from members.tests.conftest import sample_upload
 from privacy.erasure import erasure_request
 from tests.factories import PASSWORD
+from tests.two_factor import api_access_token
 
 pytestmark = pytest.mark.django_db
 
@@ -246,7 +246,7 @@ def test_an_object_missing_from_the_bucket_is_a_404_not_a_500(client, bucket, al
 @pytest.mark.security_check(2)
 def test_staff_verify_and_download_through_the_api(client, bucket, alice, staff_user, finance_user):
     document = alice.documents.get(doc_type="national_id")
-    staff = {"HTTP_AUTHORIZATION": f"Bearer {RefreshToken.for_user(staff_user).access_token}"}
+    staff = {"HTTP_AUTHORIZATION": f"Bearer {api_access_token(staff_user)}"}
 
     verified = client.post(f"/api/staff/documents/{document.pk}/verify/", content_type="application/json", **staff)
     assert verified.status_code == 200, verified.content
@@ -262,7 +262,7 @@ def test_staff_verify_and_download_through_the_api(client, bucket, alice, staff_
     assert _body(response) == bucket.read(_key(document.file))
     assert AuditLog.objects.filter(action=AuditLog.Action.DOCUMENT_DOWNLOADED, actor=staff_user).exists()
 
-    finance = {"HTTP_AUTHORIZATION": f"Bearer {RefreshToken.for_user(finance_user).access_token}"}
+    finance = {"HTTP_AUTHORIZATION": f"Bearer {api_access_token(finance_user)}"}
     assert client.get(f"/api/staff/documents/{document.pk}/file/", **finance).status_code == 403
 
 
@@ -382,5 +382,5 @@ def test_erasure_deletes_the_objects_from_the_bucket(
     assert set(alice.documents.values_list("file", flat=True)) == {""}
     document = alice.documents.first()
     assert client.get(f"/documents/{document.pk}/").status_code == 404
-    admin = {"HTTP_AUTHORIZATION": f"Bearer {RefreshToken.for_user(admin_user).access_token}"}
+    admin = {"HTTP_AUTHORIZATION": f"Bearer {api_access_token(admin_user)}"}
     assert client.get(f"/api/staff/documents/{document.pk}/file/", **admin).status_code == 404

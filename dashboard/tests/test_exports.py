@@ -33,6 +33,7 @@ from members.filters import MemberFilter, member_list_queryset
 from members.models import Member, MembershipCategory
 from notifications.models import Message, Notification
 from tests.factories import MemberFactory, UserFactory
+from tests.idor import assert_nothing_of, body_of, row_of, their_object
 
 pytestmark = pytest.mark.django_db
 
@@ -628,6 +629,13 @@ def test_only_the_owner_or_an_admin_may_download(client, request, members, small
     assert client.get(url)["Location"].startswith(reverse("accounts:login"))
     other_finance = UserFactory(email="fred.finance@example.com", is_staff=True)
     other_finance.groups.add(finance_user.groups.get())
+    job = their_object(ExportJob, job.pk, user=finance_user, status=ExportJob.Status.DONE)
+    with job.file.open("rb") as stored:
+        content = stored.read()
+    first_row = content.decode("utf-8-sig").splitlines()[1]
+    listed = members[-1]  # someone in the file other than the member who asks below
+    assert len(members) > 1 and listed.user.email in content.decode("utf-8-sig")  # data to leak
+    before = row_of(job)
     for user, expected in [
         (other_finance, 404),
         (request.getfixturevalue("staff_user"), 404),
@@ -636,7 +644,13 @@ def test_only_the_owner_or_an_admin_may_download(client, request, members, small
         (finance_user, 200),
     ]:
         client.force_login(user)
-        assert client.get(url).status_code == expected, user
+        response = client.get(url)
+        assert response.status_code == expected, user
+        if expected == 404:
+            assert_nothing_of(listed, response, first_row, job.file.name.rsplit("/", 1)[-1])
+        else:
+            assert body_of(response) == content
+    assert row_of(job) == before
     assert client.get("/staff/exports/999999/download/").status_code == 404
     # The list shows each user only their own exports.
     client.force_login(other_finance)

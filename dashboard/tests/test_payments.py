@@ -18,6 +18,7 @@ from members.models import Member
 from payments.models import MpesaCallback, Payment
 from payments.services import payment_record_offline
 from tests.factories import MemberFactory
+from tests.idor import assert_nothing_of, their_object
 
 pytestmark = pytest.mark.django_db
 
@@ -112,8 +113,13 @@ def test_finance_may_download_any_members_receipt(client, alice, finance_user, s
     response = client.get(f"/payments/{payment.reference}/receipt/")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
+    # The Staff role handles applications, not money: Alice's receipt is a 404 with nothing of hers.
+    their_object(Payment, payment.pk, member=alice, receipt_number=payment.receipt_number)
     client.force_login(staff_user)
-    assert client.get(f"/payments/{payment.reference}/receipt/").status_code == 404
+    for path in (f"/payments/{payment.reference}/receipt/", f"/payments/{payment.reference}/"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert_nothing_of(alice, response, payment.receipt_number, payment.mpesa_receipt_number)
 
 
 # --- Filters -----------------------------------------------------------------------------------------------

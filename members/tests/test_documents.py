@@ -12,6 +12,7 @@ from audit.models import AuditLog
 from members.models import Document
 from members.sample_files import sample_jpeg, sample_png
 from members.services import document_reject, document_verify
+from tests.idor import assert_nothing_of, body_of, row_of, their_object
 
 pytestmark = pytest.mark.django_db
 
@@ -58,10 +59,18 @@ def test_another_member_gets_404_for_every_document_that_is_not_theirs(client, a
     client.force_login(bob.user)
     others = list(Document.objects.exclude(member=bob).values_list("pk", flat=True))
     assert len(others) == 3
+    for pk in others:  # each is Alice's, and its file is there to be sent
+        assert their_object(Document, pk, member__user__email="alice@example.com").file.size > 0
+    files = [Document.objects.get(pk=pk).file.open("rb").read() for pk in others]
+    before = [row_of(Document.objects.get(pk=pk)) for pk in others]
     highest = Document.objects.order_by("-pk").first().pk
     for pk in [*others, highest + 1, highest + 1000, 0, 2**31 - 1]:
         response = client.get(f"/documents/{pk}/")
         assert response.status_code == 404, pk
+        assert_nothing_of(alice, response, *(d.original_name for d in alice.documents.all()))
+        assert not [content for content in files if content[:64] in body_of(response)], pk
+    assert [row_of(Document.objects.get(pk=pk)) for pk in others] == before
+    assert not AuditLog.objects.filter(action=AuditLog.Action.DOCUMENT_DOWNLOADED).exists()
     # Bob still gets his own.
     assert client.get(_url(bob.documents.first())).status_code == 200
 
@@ -98,11 +107,17 @@ def test_the_admin_role_can_download(client, alice, admin_user):
     assert client.get(_url(alice.documents.first())).status_code == 200
 
 
+@pytest.mark.security_check(2)
 def test_the_finance_role_gets_404_because_it_cannot_view_documents(client, alice, finance_user):
     assert not finance_user.has_perm("members.view_document")
+    documents = list(alice.documents.all())
+    assert len(documents) == 3 and all(their_object(Document, d.pk, member=alice).file.size for d in documents)
     client.force_login(finance_user)
-    for document in alice.documents.all():
-        assert client.get(_url(document)).status_code == 404
+    for document in documents:
+        response = client.get(_url(document))
+        assert response.status_code == 404
+        assert_nothing_of(alice, response, document.original_name)
+        assert document.file.open("rb").read()[:64] not in body_of(response)
     assert not AuditLog.objects.filter(action=AuditLog.Action.DOCUMENT_DOWNLOADED).exists()
 
 

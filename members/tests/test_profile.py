@@ -5,6 +5,7 @@ Changing the email or phone asks for the password again; protected fields cannot
 
 import datetime
 import html
+import json
 
 import pytest
 from django.contrib.auth import authenticate
@@ -284,12 +285,76 @@ def test_staff_without_a_membership_get_404(client, staff_user, reference_data):
     assert client.post(URL, {"occupation": "Staff"}).status_code == 404
 
 
+def bobs_ids(bob) -> dict:
+    """Every name a form or body could use to point at Bob's row or account."""
+    return {
+        "id": bob.pk,
+        "pk": bob.pk,
+        "member": bob.pk,
+        "member_id": bob.pk,
+        "user": bob.user_id,
+        "user_id": bob.user_id,
+        "membership_number": bob.membership_number or "",
+        "reference": bob.verification_token,
+    }
+
+
+def api_patch(client, token, path, body):
+    return client.patch(path, json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
 @pytest.mark.security_check(1)
 def test_each_member_edits_only_their_own_profile(client, alice, bob):
+    """Alice aims at Bob's profile every way a form or an API client could, and only ever changes her own."""
+    Member.objects.filter(pk=bob.pk).update(occupation="Bobs-own-occupation", postal_address="P.O. Box 77-BOB")
+    bob.refresh_from_db()
+    assert Member.objects.filter(pk=bob.pk, user__email="bob@example.com").exists() and bob.pk != alice.pk
     bob_before = snapshot(bob)
+    alice_before = snapshot(alice)
+    ids = bobs_ids(bob)
+    query = "?" + "&".join(f"{name}={value}" for name, value in ids.items())
+
+    def only_alice_changed(**expected):
+        assert snapshot(bob) == bob_before, "Bob's row or account changed"
+        assert snapshot(alice) == {**alice_before, **expected}
+
+    # The web form, with Bob's ids in hidden fields and in the URL.
     client.force_login(alice.user)
-    client.post(URL, form_data(alice, occupation="Surveyor", other_names="Bob's name?"))
-    assert snapshot(bob) == bob_before
+    response = client.post(URL + query, {**form_data(alice, occupation="Surveyor"), **ids})
+    only_alice_changed(occupation="Surveyor")
+    assert response.status_code == 302
+    # Bob's own details typed in (his email is his: refused; his names and addresses would only be Alice's).
+    response = client.post(URL, {**form_data(bob, occupation="Bob's job?", current_password=PASSWORD), **ids})
+    assert response.status_code == 400
+    only_alice_changed(occupation="Surveyor")
+    for path in (f"{URL}{bob.pk}/", f"/portal/members/{bob.pk}/profile/", f"/members/{bob.pk}/profile/"):
+        assert client.post(path, form_data(bob, occupation="By id")).status_code == 404, path
+    only_alice_changed(occupation="Surveyor")
+    page = page_text(client.get(URL + query))
+    assert not [value for value in ("bob@example.com", bob.phone_number, "Bobs-own", "77-BOB") if value in page]
+
+    # The API, with Bob's ids in the body (refused, naming the field) or in the URL (ignored).
+    login = client.post(
+        "/api/auth/login/", {"username": "alice@example.com", "password": PASSWORD}, content_type="application/json"
+    )
+    token = login.json()["access"]
+    for name, value in ids.items():
+        response = api_patch(client, token, "/api/members/profile/", {name: value, "organisation": "Bob's org?"})
+        only_alice_changed(occupation="Surveyor")
+        assert response.status_code == 400 and name in response.json()["error"]["fields"], name
+    response = api_patch(client, token, "/api/members/profile/" + query, {"organisation": "KeRRA"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["email"] == "alice@example.com" and "bob" not in json.dumps(body).lower()
+    assert bob.phone_number not in json.dumps(body)
+    only_alice_changed(occupation="Surveyor", organisation="KeRRA")
+    response = api_patch(
+        client, token, "/api/members/profile/", {"email": "bob@example.com", "current_password": PASSWORD}
+    )
+    assert response.status_code == 400
+    for path in (f"/api/members/{bob.pk}/", f"/api/members/profile/{bob.pk}/", f"/api/members/{bob.pk}/profile/"):
+        assert api_patch(client, token, path, {"organisation": "By id"}).status_code == 404, path
+    only_alice_changed(occupation="Surveyor", organisation="KeRRA")
 
 
 def test_the_member_home_links_to_the_profile(logged_in):

@@ -13,6 +13,7 @@ from notifications.context_processors import unread
 from notifications.events import EVENTS, event_context
 from notifications.models import Message, Notification
 from notifications.services import notification_render, notify_member
+from tests.idor import assert_nothing_of, row_of, their_object
 
 from .test_templates import EVENT_CONTEXT
 
@@ -296,15 +297,24 @@ def test_mark_all_read_marks_only_the_callers_notifications(client, alice, bob):
     assert unread_badge(client.get(LIST_URL)) is None
 
 
+@pytest.mark.security_check(1)
 def test_another_users_notification_is_404_and_stays_unread(client, alice, bob):
-    bobs = make_notification(bob.user)
+    bobs = make_notification(
+        bob.user, title="Bob's renewal reminder", body="Bob owes KES 4,321", link="/payments/PAY-BOB-0001/"
+    )
+    their_object(Notification, bobs.pk, user__email="bob@example.com", read_at=None)
+    before = row_of(bobs)
     client.force_login(alice.user)
 
-    assert client.post(read_url(bobs)).status_code == 404
-    assert client.post(read_url(bobs), {"open": "1"}).status_code == 404
+    for data in ({}, {"open": "1"}):
+        response = client.post(read_url(bobs), data)
+        assert response.status_code == 404, data
+        assert "Location" not in response  # not sent on to Bob's link
+        assert_nothing_of(bob, response, "Bob's renewal", "4,321", "PAY-BOB-0001")
     assert client.post("/portal/notifications/999999/read/").status_code == 404
-    bobs.refresh_from_db()
-    assert bobs.read_at is None
+    assert row_of(bobs) == before  # still unread, nothing else changed
+    listing = client.get(LIST_URL)
+    assert_nothing_of(bob, listing, "Bob's renewal", "4,321", "PAY-BOB-0001")
 
 
 @pytest.mark.parametrize(

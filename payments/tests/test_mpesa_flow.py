@@ -15,6 +15,7 @@ from members.models import Member
 from payments.models import MpesaCallback, Payment
 from payments.services import PaymentError, payment_initiate_mpesa, reconcile_stale_payments
 from tests.factories import PASSWORD
+from tests.idor import assert_nothing_of, row_of, their_object
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -243,9 +244,14 @@ def test_the_receipt_pdf_is_for_its_owner_and_finance_only(daraja_live, client, 
     assert payment.mpesa_receipt_number in text
     assert "KES 5,000.00" in text
 
+    their_object(Payment, payment.pk, member=approved_alice, receipt_number=payment.receipt_number)
+    before = row_of(payment)
     client.login(username=bob.user.email, password=PASSWORD)
-    assert client.get(url).status_code == 404
-    assert client.get(f"/payments/{payment.reference}/status/").status_code == 404
+    for path in (url, f"/payments/{payment.reference}/status/", f"/payments/{payment.reference}/"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert_nothing_of(approved_alice, response, payment.receipt_number, payment.mpesa_receipt_number, "5,000")
+    assert row_of(payment) == before
     client.login(username=finance_user.email, password=PASSWORD)
     assert client.get(url).status_code == 200
 
