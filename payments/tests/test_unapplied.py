@@ -204,7 +204,7 @@ def test_the_member_sees_an_unapplied_payment_as_received_in_their_history(clien
     prompt.refresh_from_db()
 
     client.force_login(approved_alice.user)
-    text = html.unescape(client.get("/payments/history/").content.decode())
+    text = html.unescape(client.get("/payments/").content.decode())
     row = text[text.index(f"/payments/{prompt.reference}/") :]
     row = row[: row.index("</tr>")]
     assert "Completed" in row and prompt.receipt_number in row
