@@ -170,11 +170,11 @@ def test_a_renewal_paid_twice_extends_the_membership_once_and_keeps_the_second_a
 
     assert late_success(prompt) is True
 
+    assert Member.objects.get(pk=member.pk).period_end == renewed_to  # not extended a second time
+    assert AuditLog.objects.filter(action=AuditLog.Action.MEMBERSHIP_RENEWED).count() == 1
     prompt.refresh_from_db()
     assert prompt.status == Payment.Status.COMPLETED and prompt.unapplied_at is not None
     assert prompt.unapplied_reason.startswith("Nothing is due on this membership right now: the membership runs to")
-    assert Member.objects.get(pk=member.pk).period_end == renewed_to  # not extended a second time
-    assert AuditLog.objects.filter(action=AuditLog.Action.MEMBERSHIP_RENEWED).count() == 1
 
 
 @pytest.mark.django_db
