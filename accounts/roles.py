@@ -42,6 +42,7 @@ ROLE_PERMISSIONS = {
         "payments.view_all_payments",
         "payments.view_mpesacallback",
         "payments.export_payment",
+        "payments.settle_unapplied_payment",
     ],
     MEMBER: [],
 }

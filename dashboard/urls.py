@@ -30,6 +30,7 @@ urlpatterns = [
     path("audit/<int:pk>/", audit_views.audit_detail, name="audit_detail"),
     path("payments/", payment_views.payment_list, name="payments"),
     path("payments/<str:reference>/", payment_views.payment_detail, name="payment_detail"),
+    path("payments/<str:reference>/settle/", payment_views.payment_settle, name="payment_settle"),
     # Member-list exports.
     path("members/export/", export_views.member_export, name="member_export"),
     path("exports/", export_views.exports, name="exports"),

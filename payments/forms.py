@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from .models import Payment
-from .services import OFFLINE_METHODS, normalise_external_reference
+from .services import OFFLINE_METHODS, RESOLUTION_NOTE_MAX, RESOLUTION_REFERENCE_MAX, normalise_external_reference
 
 
 class MpesaPayForm(forms.Form):
@@ -71,4 +71,34 @@ class OfflinePaymentForm(forms.Form):
 
     def error_message(self) -> str:
         """Every problem in one line, for the page's message."""
+        return " ".join(str(message) for errors in self.errors.values() for message in errors)
+
+
+class SettlementForm(forms.Form):
+    """Finance records what was done with the money of a payment that was not applied
+    (payment_settle_unapplied, which also checks that a refund has its reference and a manual application
+    its note)."""
+
+    CHOOSE = "Choose what was done with the money: refund due, refunded, kept as credit or applied."
+
+    resolution = forms.ChoiceField(
+        label="What was done with the money",
+        choices=[("", "Choose…"), *Payment.Resolution.choices],
+        error_messages={"required": CHOOSE, "invalid_choice": CHOOSE},
+    )
+    reference = forms.CharField(
+        label="Refund reference",
+        required=False,
+        max_length=RESOLUTION_REFERENCE_MAX,
+        help_text="For a refund made: the M-Pesa, cheque or bank transaction reference.",
+    )
+    note = forms.CharField(
+        label="Note",
+        required=False,
+        max_length=RESOLUTION_NOTE_MAX,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="For money applied by hand: what it paid for.",
+    )
+
+    def error_message(self) -> str:
         return " ".join(str(message) for errors in self.errors.values() for message in errors)

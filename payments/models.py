@@ -15,6 +15,19 @@ def new_callback_token():
     return secrets.token_urlsafe(24)
 
 
+class PaymentQuerySet(models.QuerySet):
+    def unapplied(self):
+        """Completed payments whose money is in but that paid nothing on the membership (see `unapplied_at`)."""
+        return self.filter(unapplied_at__isnull=False)
+
+    def awaiting_resolution(self):
+        """Unapplied payments Finance has still to settle: no decision yet, or a refund decided and not made."""
+        return self.unapplied().filter(resolution__in=Payment.OPEN_RESOLUTIONS)
+
+    def settled(self):
+        return self.unapplied().exclude(resolution__in=Payment.OPEN_RESOLUTIONS)
+
+
 class Payment(models.Model):
     # What is due is a membership rule (members.dues); a payment pays one of those fees.
     Type = Fee
@@ -31,6 +44,17 @@ class Payment(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
         TIMEOUT = "timeout", "Timed out"
+
+    class Resolution(models.TextChoices):
+        """What Finance did with the money of an unapplied payment (blank: nothing decided yet)."""
+
+        REFUND_DUE = "refund_due", "Refund due"
+        REFUNDED = "refunded", "Refunded"
+        KEPT_AS_CREDIT = "kept_as_credit", "Kept as credit"
+        APPLIED_MANUALLY = "applied_manually", "Applied manually"
+
+    # An unapplied payment still waiting for Finance: nothing decided, or a refund decided but not made.
+    OPEN_RESOLUTIONS = ("", Resolution.REFUND_DUE)
 
     class Source(models.TextChoices):
         """Who decided the payment's last status (blank while nobody has)."""
@@ -67,12 +91,37 @@ class Payment(models.Model):
     initiated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    # Unapplied: the payment completed (the money is in, with a receipt) but the membership could not take
+    # it: the fee was already paid another way, nothing is due any more, or the application was closed
+    # meanwhile. The member has this money: Finance refunds it or keeps it as credit (`resolution`). A
+    # member account (the Paybill issue) can later take every payment kept as credit as its opening credit.
+    unapplied_at = models.DateTimeField(null=True, blank=True)
+    # The text columns carry a database default too, so a row written without them (code of the previous
+    # release during a deploy, a bulk load) is still valid.
+    unapplied_reason = models.CharField(max_length=255, blank=True, default="", db_default="")
+    resolution = models.CharField(max_length=20, choices=Resolution.choices, blank=True, default="", db_default="")
+    resolution_reference = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The refund's reference (M-Pesa, cheque or bank transaction).",
+    )
+    resolution_note = models.CharField(max_length=500, blank=True, default="", db_default="")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True, help_text="When Daraja accepted the STK push.")
     completed_at = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True, help_text="Last status query to Daraja.")
     check_count = models.PositiveSmallIntegerField(default=0)
+
+    objects = PaymentQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -81,12 +130,17 @@ class Payment(models.Model):
             models.Index(
                 fields=["status", "created_at"], name="payments_pending_idx", condition=models.Q(status="pending")
             ),
+            # Finance's "not applied" list and count: a handful of rows among millions.
+            models.Index(
+                fields=["created_at"], name="payments_unapplied_idx", condition=models.Q(unapplied_at__isnull=False)
+            ),
             # The staff home's revenue and M-Pesa figures use covering indexes that migration 0004 creates on
             # PostgreSQL (INCLUDE is PostgreSQL's), so they are not declared here.
         ]
         permissions = [
             ("view_all_payments", "Can see every member's payments and receipts"),
             ("export_payment", "Can export payment lists (CSV, Excel)"),
+            ("settle_unapplied_payment", "Can record how a payment that was not applied was settled"),
         ]
 
     def __str__(self):
@@ -95,6 +149,14 @@ class Payment(models.Model):
     @property
     def is_final(self):
         return self.status != self.Status.PENDING
+
+    @property
+    def is_unapplied(self) -> bool:
+        return self.unapplied_at is not None
+
+    @property
+    def awaits_resolution(self) -> bool:
+        return self.is_unapplied and self.resolution in self.OPEN_RESOLUTIONS
 
 
 class MpesaCallback(models.Model):

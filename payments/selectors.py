@@ -20,10 +20,16 @@ def member_recent_payments(member: Member, limit: int = MEMBER_PAYMENTS_SHOWN) -
 
 def payment_for_staff(reference: str) -> Payment | None:
     return (
-        Payment.objects.select_related("member__user", "member__category", "initiated_by")
+        Payment.objects.select_related("member__user", "member__category", "initiated_by", "resolved_by")
         .filter(reference=reference)
         .first()
     )
+
+
+def unapplied_payments_to_settle() -> int:
+    """How many payments were received but not applied to a membership, and await Finance's decision
+    (the partial index payments_unapplied_idx holds only unapplied rows)."""
+    return Payment.objects.awaiting_resolution().count()
 
 
 def payment_callbacks(payment: Payment) -> list[MpesaCallback]:

@@ -311,7 +311,7 @@ def payment_complete(
 
     def effects() -> dict:
         completed = Payment.objects.select_related("member__category", "member__user").get(pk=payment.pk)
-        _apply_membership_effect(completed, actor=actor)
+        unapplied = _apply_membership_effect(completed, actor=actor)
         # Taken last, so the year's receipt counter stays locked for as short a time as possible.
         year = timezone.localdate(completed.completed_at).year
         completed.receipt_number = next_number(prefix=RECEIPT_PREFIX, year=year, width=RECEIPT_WIDTH)
@@ -322,7 +322,7 @@ def payment_complete(
             )
         # In this transaction (the outbox): the messages commit with the payment, whatever the broker does.
         payment_completed_notify(completed.pk)
-        return {
+        data = {
             "amount": completed.amount,
             "type": completed.payment_type,
             "method": completed.method,
@@ -330,6 +330,9 @@ def payment_complete(
             "mpesa_receipt": completed.mpesa_receipt_number,
             "source": source,
         }
+        if unapplied:
+            data["unapplied"] = unapplied
+        return data
 
     with transaction.atomic():
         if payment_transition(
@@ -357,28 +360,48 @@ def payment_complete(
         return False
 
 
-def _apply_membership_effect(payment: Payment, *, actor) -> None:
-    member = payment.member
+def _apply_membership_effect(payment: Payment, *, actor) -> str:
+    """Register, activate or renew the membership this payment pays for. Answers "" when it did, or why it
+    could not: the fee was already paid another way (cash recorded while the member also paid the M-Pesa
+    prompt), nothing is due any more, or the application was closed meanwhile. The money is in all the same:
+    the payment stays completed and is marked unapplied, for Finance to refund or keep as credit; never
+    undone, never only an audit entry.
+    """
+    paid_on = timezone.localdate(payment.completed_at)
     try:
-        if payment.payment_type == Type.REGISTRATION:
-            member_record_registration_payment(
-                member=member,
-                reference=payment.reference,  # replaced by the receipt number once it is taken
-                actor=actor,
-                paid_at=payment.completed_at,
+        with transaction.atomic():
+            # The member row is the lock payment_initiate_mpesa and payment_record_offline hold while they
+            # decide what is due: a completion waits for a clerk recording this member's cash (and the clerk
+            # for it), then sees what the other did, so two payments for one fee credit it once.
+            member = (
+                Member.objects.select_for_update(of=("self",))
+                .select_related("category", "user")
+                .get(pk=payment.member_id)
             )
-        else:
-            membership_renew(member=member, actor=actor, paid_on=timezone.localdate(payment.completed_at))
+            if payment.payment_type == Type.REGISTRATION:
+                member_record_registration_payment(
+                    member=member,
+                    reference=payment.reference,  # replaced by the receipt number once it is taken
+                    actor=actor,
+                    paid_at=payment.completed_at,
+                )
+            else:
+                if payment_due(member, today=paid_on) is None:
+                    # Renewed meanwhile by another payment: a second renewal would extend the period twice.
+                    raise MembershipError(nothing_due_message(member))
+                membership_renew(member=member, actor=actor, paid_on=paid_on)
     except MembershipError as error:
-        # The money is in; the membership could not take it (paid twice, or closed meanwhile). Keep the
-        # payment and flag it for staff (a refund or a manual decision), never undo it.
-        logger.error("Payment %s completed but not applied to member %s: %s", payment.pk, member.pk, error)
+        reason = str(error)[: Payment._meta.get_field("unapplied_reason").max_length]
+        logger.error("Payment %s completed but not applied to member %s: %s", payment.pk, payment.member_id, reason)
+        Payment.objects.filter(pk=payment.pk).update(unapplied_at=timezone.now(), unapplied_reason=reason)
         audit_log(
             action=AuditLog.Action.SECURITY_EVENT,
             actor=None,
             target=payment,
-            data={"event": "payment_not_applied", "reason": str(error)},
+            data={"event": "payment_not_applied", "reason": reason},
         )
+        return reason
+    return ""
 
 
 def payment_completed_notify(payment_id: int) -> None:
@@ -1095,6 +1118,10 @@ def payment_record_offline(
     be written twice, whichever member it is typed against: migration 0003's partial unique index on
     (external_reference, method) refuses it (the check below only gives the clearer message).
 
+    Never while an M-Pesa prompt of this member is pending: the member could answer it too and pay the fee
+    twice. payment_initiate_mpesa takes the same member lock, so a prompt and a recording never both pass;
+    a prompt that times out and is paid late all the same is kept as an unapplied payment for Finance.
+
     `amount`, when given, must be what is due (the clerk's figure from the slip); `received_on` (default
     today, never in the future) decides what was due (a renewal paid before the grace period ended owes
     no late fee) and the payment's completion date. Raises PaymentError with a message for the clerk.
@@ -1118,6 +1145,7 @@ def payment_record_offline(
         if received_on < applied_on:
             raise PaymentError(f"The date received is before this application was made ({applied_on:%d %b %Y}).")
         _refuse_recorded_reference(method, reference)
+        _refuse_while_prompt_pending(member)
         due = payment_due(member, today=received_on)
         if due is None:
             raise PaymentError(nothing_due_message(member))
@@ -1172,6 +1200,25 @@ def payment_record_offline(
     return payment
 
 
+def _refuse_while_prompt_pending(member: Member) -> None:
+    """Refuse while an M-Pesa prompt of this member is pending (the caller holds the member's row lock)."""
+    prompt = (
+        Payment.objects.filter(member=member, method=Payment.Method.MPESA, status=Status.PENDING)
+        .order_by("-created_at")
+        .first()
+    )
+    if prompt is None:
+        return
+    started = timezone.localtime(prompt.created_at)
+    raise PaymentError(
+        f"An M-Pesa payment of KES {prompt.amount:,} for the {Payment.Type(prompt.payment_type).label.lower()}, "
+        f"started {started:%d %b %Y %H:%M}, is still waiting for the member's answer on "
+        f"{mask_phone(prompt.phone_number)}. Nothing was recorded: wait until it completes, fails or times out "
+        "(the member can also cancel it on the phone), then record this money only if the M-Pesa payment did "
+        "not go through."
+    )
+
+
 def _refuse_recorded_reference(method: str, reference: str) -> None:
     existing = (
         Payment.objects.filter(method=method, external_reference=reference)
@@ -1184,3 +1231,79 @@ def _refuse_recorded_reference(method: str, reference: str) -> None:
             f"{Payment.Method(method).label} reference {reference} is already recorded: receipt "
             f"{existing.receipt_number or existing.reference}, KES {existing.amount:,} for {existing.member.full_name}."
         )
+
+
+# --- Unapplied payments: what Finance did with the money ----------------------------------------------------
+
+Resolution = Payment.Resolution
+# resolution -> the resolutions it may follow ("" is "nothing decided yet"); refunded, kept as credit and
+# applied manually are final.
+SETTLEMENTS = {
+    Resolution.REFUND_DUE: {""},
+    Resolution.REFUNDED: {"", Resolution.REFUND_DUE},
+    Resolution.KEPT_AS_CREDIT: {"", Resolution.REFUND_DUE},
+    Resolution.APPLIED_MANUALLY: {"", Resolution.REFUND_DUE},
+}
+RESOLUTION_REFERENCE_MAX = Payment._meta.get_field("resolution_reference").max_length
+RESOLUTION_NOTE_MAX = Payment._meta.get_field("resolution_note").max_length
+
+
+def payment_settle_unapplied(
+    *, payment: Payment, resolution: str, reference: str = "", note: str = "", actor, request=None
+) -> Payment:
+    """Record what Finance did with the money of a payment that was not applied: a refund due, a refund
+    made (with its reference), the money kept as the member's credit, or applied by hand (saying how).
+    The payment stays completed (the money was received); the decision is on its row and in the audit
+    trail. Raises PaymentError, changing nothing, for a payment that was applied or is already settled.
+    """
+    if resolution not in SETTLEMENTS:
+        raise PaymentError("Choose what was done with the money: refund due, refunded, kept as credit or applied.")
+    reference = normalise_external_reference(reference)
+    note = " ".join((note or "").split())
+    if resolution == Resolution.REFUNDED and not reference:
+        raise PaymentError("Enter the reference of the refund (M-Pesa, cheque or bank transaction).")
+    if resolution == Resolution.APPLIED_MANUALLY and not note:
+        raise PaymentError("Say how the payment was applied, in the note.")
+    if len(reference) > RESOLUTION_REFERENCE_MAX:
+        raise PaymentError(f"The refund reference is at most {RESOLUTION_REFERENCE_MAX} characters.")
+    if len(note) > RESOLUTION_NOTE_MAX:
+        raise PaymentError(f"The note is at most {RESOLUTION_NOTE_MAX} characters.")
+
+    with transaction.atomic():
+        # Two clerks settling the same payment at once: the second waits, then sees the first's decision.
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        if locked.status != Status.COMPLETED or locked.unapplied_at is None:
+            raise PaymentError("This payment was applied to the membership: there is nothing to settle.")
+        if locked.resolution == Resolution.REFUND_DUE and resolution == Resolution.REFUND_DUE:
+            raise PaymentError("A refund is already due on this payment: record it as refunded once it is made.")
+        if locked.resolution not in SETTLEMENTS[resolution]:
+            raise PaymentError(
+                f"This payment is already settled: {locked.get_resolution_display().lower()}"
+                f"{f' ({locked.resolution_reference})' if locked.resolution_reference else ''}."
+            )
+        now = timezone.now()
+        Payment.objects.filter(pk=locked.pk).update(
+            resolution=resolution,
+            resolution_reference=reference,
+            resolution_note=note,
+            resolved_by=actor if getattr(actor, "is_authenticated", False) else None,
+            resolved_at=now,
+            updated_at=now,
+        )
+        audit_log(
+            action=AuditLog.Action.PAYMENT_RECORDED,
+            actor=actor,
+            target=locked,
+            data={
+                "event": "unapplied_payment_settled",
+                "from": locked.resolution,
+                "resolution": resolution,
+                "reference": reference,
+                "note": note,
+                "amount": locked.amount,
+                "receipt": locked.receipt_number,
+            },
+            request=request,
+        )
+    locked.refresh_from_db()
+    return locked

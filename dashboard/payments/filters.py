@@ -30,6 +30,11 @@ UNSUCCESSFUL = "unsuccessful"
 PROBLEM_STATUSES = (Status.FAILED, Status.CANCELLED, Status.TIMEOUT)
 STATUS_CHOICES = [*Status.choices, (UNSUCCESSFUL, "Failed, cancelled or timed out")]
 
+# Payments received but not applied to a membership (Payment.unapplied_at): those Finance has still to settle
+# (refund or keep as credit), and those already settled.
+UNAPPLIED, SETTLED = "unapplied", "settled"
+APPLIED_CHOICES = [(UNAPPLIED, "Not applied: to settle"), (SETTLED, "Not applied: settled")]
+
 _PHONE_LIKE = re.compile(r"^\+?[\d\s()-]{9,}$")
 MAX_MEMBERS_PER_SEARCH = 50
 
@@ -80,6 +85,12 @@ class PaymentFilter(StaffListFilterSet):
     status = django_filters.ChoiceFilter(choices=STATUS_CHOICES, method="filter_status", empty_label="Any status")
     payment_type = django_filters.ChoiceFilter(label="For", choices=Payment.Type.choices, empty_label="Anything")
     method = django_filters.ChoiceFilter(label="Paid by", choices=Payment.Method.choices, empty_label="Any method")
+    applied = django_filters.ChoiceFilter(
+        label="Applied to the membership",
+        choices=APPLIED_CHOICES,
+        method="filter_applied",
+        empty_label="Applied or not",
+    )
     # created_after / created_before (whole days, in Nairobi time).
     created = django_filters.DateFromToRangeFilter(
         field_name="created_at",
@@ -100,7 +111,7 @@ class PaymentFilter(StaffListFilterSet):
 
     class Meta:
         model = Payment
-        fields = ["q", "status", "payment_type", "method", "created"]
+        fields = ["q", "status", "payment_type", "method", "applied", "created"]
 
     def filter_search(self, queryset, name, value):
         condition = search_condition(value)
@@ -110,6 +121,12 @@ class PaymentFilter(StaffListFilterSet):
         if value == UNSUCCESSFUL:
             return queryset.filter(status__in=PROBLEM_STATUSES)
         return queryset.filter(status=value)
+
+    def filter_applied(self, queryset, name, value):
+        # Both use the partial index payments_unapplied_idx (unapplied rows only).
+        if value == UNAPPLIED:
+            return queryset.awaiting_resolution()
+        return queryset.settled()
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)

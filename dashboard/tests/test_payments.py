@@ -275,13 +275,13 @@ def test_the_list_makes_the_same_queries_for_any_page_size(
     client.force_login(finance_user)
     client.get("/staff/payments/")  # warm what is cached per process
     # Session, user, the session's two-factor device (django-otp), the user's own and group permissions, the
-    # menu's membership link and unread count, the capped count and the page (payments with their members and
-    # users, one join).
+    # menu's membership link and unread count, the count of payments not applied (a partial index), the capped
+    # count and the page (payments with their members and users, one join).
     for size in ("25", "100"):
-        with django_assert_num_queries(9):
+        with django_assert_num_queries(10):
             response = client.get("/staff/payments/", {"per_page": size})
         assert len(listed(response)) == int(size)
-    with django_assert_num_queries(10):  # a search looks up the members a number or phone names first
+    with django_assert_num_queries(11):  # a search looks up the members a number or phone names first
         response = client.get("/staff/payments/", {"per_page": "100", "q": members[0].phone_number})
     assert len(listed(response)) == 10
 
@@ -339,6 +339,8 @@ def plan_of(params):
         ("method=cash", "Index Scan Backward using payments_offline_created_idx"),
         ("status=timeout", "Index Scan Backward using payments_status_created_idx"),
         ("status=pending", "Index Scan Backward using payments_pending_idx"),
+        ("applied=unapplied", "Index Scan Backward using payments_unapplied_idx"),
+        ("applied=settled", "Index Scan Backward using payments_unapplied_idx"),
     ],
 )
 def test_each_list_order_and_filter_reads_an_index_in_order(many_payments, params, scan):

@@ -38,6 +38,8 @@ MATRIX = {
     "member_record_payment": ("post", "/staff/members/{member}/record-payment/", {"finance", "admin"}),
     "payments": ("get", "/staff/payments/", {"finance", "admin"}),
     "payment_detail": ("get", "/staff/payments/{payment}/", {"finance", "admin"}),
+    # Settling a payment that was not applied: an empty POST is refused with a 400 (no resolution chosen).
+    "payment_settle": ("post", "/staff/payments/{payment}/settle/", {"finance", "admin"}),
     "member_export": ("get", "/staff/members/export/?format=csv", {"finance", "admin"}),
     "exports": ("get", "/staff/exports/", {"finance", "admin"}),
     "export_download": ("get", "/staff/exports/{export}/download/", {"finance", "admin"}),
@@ -124,6 +126,7 @@ def test_the_matrix_follows_the_role_definitions():
         "members_remind": {"members.view_member", "members.change_member"},
         "member_suspend": {"members.view_member", "members.change_member"},
         "payments": {"payments.view_all_payments"},
+        "payment_settle": {"payments.view_all_payments", "payments.settle_unapplied_payment"},
         "member_export": {"members.export_member"},
         "audit": {"audit.view_auditlog"},
         "security_lockouts": {"axes.view_accessattempt"},
