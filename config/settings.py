@@ -426,6 +426,12 @@ DOCUMENT_MAX_PDF_PAGES = env.int("DOCUMENT_MAX_PDF_PAGES", default=50)
 # refused. A 24 MP camera JPEG or an A4 300 dpi PNG scan takes well under a second and about 150 MB.
 DOCUMENT_CHECK_TIMEOUT_SECONDS = env.float("DOCUMENT_CHECK_TIMEOUT_SECONDS", default=5.0)
 DOCUMENT_CHECK_MEMORY_MB = env.int("DOCUMENT_CHECK_MEMORY_MB", default=384)
+# At most this many checks run at once on one machine (every gunicorn worker and thread shares the slots):
+# with the memory cap above, hostile uploads arriving together cost at most CONCURRENCY x MEMORY_MB and
+# CONCURRENCY cores. An upload that finds no free slot within DOCUMENT_CHECK_QUEUE_SECONDS is refused
+# ("too many documents are being checked right now").
+DOCUMENT_CHECK_CONCURRENCY = env.int("DOCUMENT_CHECK_CONCURRENCY", default=2)
+DOCUMENT_CHECK_QUEUE_SECONDS = env.float("DOCUMENT_CHECK_QUEUE_SECONDS", default=15.0)
 # Web applications (/register/) per client address, counted in the cache like the API's
 # API_THROTTLE_REGISTER; every POST counts, refused ones included, since checking uploads is the cost.
 REGISTER_RATE = env.str("REGISTER_RATE", default="10/hour")

@@ -165,7 +165,13 @@ def _inspect_image(data: bytes, declared: str, *, max_pixels: int) -> None:
 
 
 def _inspect_pdf(data: bytes, *, max_pages: int) -> None:
-    # The raw scan first: it is linear in the file's size and needs no parser.
+    reader = PdfReader(io.BytesIO(data), strict=False)
+    if reader.is_encrypted:
+        raise Refused("The PDF is password-protected; upload an unprotected copy.", "encrypted")
+    pages = _count_pdf_pages(reader, limit=max_pages)  # first: it stops at the cap, whatever the file's size
+    if pages < 1:
+        raise Refused("The PDF has no pages.")
+    # The raw scan: linear in the file's size, it sees what no cross-reference entry names.
     outside, object_streams = _split_streams(data)
     for chunk in outside:
         if FOREIGN_IN_PDF.search(chunk):
@@ -175,13 +181,6 @@ def _inspect_pdf(data: bytes, *, max_pages: int) -> None:
             )
     for chunk in outside + object_streams:
         _refuse_active_names(chunk)
-
-    reader = PdfReader(io.BytesIO(data), strict=False)
-    if reader.is_encrypted:
-        raise Refused("The PDF is password-protected; upload an unprotected copy.", "encrypted")
-    pages = _count_pdf_pages(reader, limit=max_pages)
-    if pages < 1:
-        raise Refused("The PDF has no pages.")
     _walk_pdf_objects(reader)
 
 

@@ -15,12 +15,17 @@ at a lower scheduling priority: a file that needs more is refused ("could not be
 child is killed, and the web worker never holds the decoded pixels or the parsed objects itself.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import math
+import os
 import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -120,11 +125,45 @@ OUT_OF_MEMORY = (
 )
 
 
+BUSY = "Too many documents are being checked right now. Wait a minute and send the form again."
+SLOT_DIRECTORY = Path(tempfile.gettempdir()) / f"membership-upload-checks-{os.getuid()}"
+
+
+@contextlib.contextmanager
+def check_slot():
+    """Hold one of DOCUMENT_CHECK_CONCURRENCY machine-wide slots (an flock on a file, released by the kernel
+    if the process dies), waiting up to DOCUMENT_CHECK_QUEUE_SECONDS; ValidationError(BUSY) otherwise."""
+    SLOT_DIRECTORY.mkdir(mode=0o700, exist_ok=True)
+    deadline = time.monotonic() + settings.DOCUMENT_CHECK_QUEUE_SECONDS
+    while True:
+        for slot in range(max(1, settings.DOCUMENT_CHECK_CONCURRENCY)):
+            descriptor = os.open(SLOT_DIRECTORY / f"slot-{slot}", os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(descriptor)
+                continue
+            try:
+                yield
+            finally:
+                os.close(descriptor)  # closing releases the lock
+            return
+        if time.monotonic() >= deadline:
+            logger.warning("upload check refused: all %d check slots busy", settings.DOCUMENT_CHECK_CONCURRENCY)
+            raise ValidationError(BUSY, code="check_busy")
+        time.sleep(0.05)
+
+
 def _check_content(upload, declared: str) -> None:
     """Run members/upload_probe.py on the file in a child process with bounded memory, CPU and wall time."""
     upload.seek(0)
     data = upload.read()
     upload.seek(0)
+    with check_slot():
+        _run_probe(data, declared)
+
+
+def _run_probe(data: bytes, declared: str) -> None:
     timeout = settings.DOCUMENT_CHECK_TIMEOUT_SECONDS
     command = [
         sys.executable,

@@ -200,3 +200,23 @@ def test_a_plain_pdf_and_photo_still_go_through_the_portal(client, alice, privat
         )
         assert response.status_code == 302, response.content.decode()[:500]
         assert Path(alice.documents.get(doc_type=doc_type, is_current=True).file.path).read_bytes() == content
+
+
+@pytest.mark.security_check(17)
+def test_an_upload_that_finds_every_check_slot_busy_is_refused_and_not_checked(settings, monkeypatch):
+    # Hostile uploads arriving together run at most DOCUMENT_CHECK_CONCURRENCY checks at once on a machine;
+    # the next one waits DOCUMENT_CHECK_QUEUE_SECONDS for a slot, then is refused without starting a child.
+    # (Imported here: the slots are new, and the rest of this module must run against code without them.)
+    from members.uploads import check_slot
+
+    settings.DOCUMENT_CHECK_CONCURRENCY = 1
+    settings.DOCUMENT_CHECK_QUEUE_SECONDS = 0.2
+    started = []
+    monkeypatch.setattr("members.uploads.subprocess.run", lambda *args, **kwargs: started.append(args))
+    with check_slot():  # another worker's check holds the only slot
+        message = _refusal(SimpleUploadedFile("id.pdf", sample_pdf()), "national_id")
+    assert "Too many documents are being checked right now" in message
+    assert started == []
+    # Once the slot is free, the same file is checked and accepted.
+    monkeypatch.undo()
+    assert check_upload(SimpleUploadedFile("id.pdf", sample_pdf()), "national_id").content_type == PDF
