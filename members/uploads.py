@@ -37,6 +37,8 @@ from .models import DocumentType
 logger = logging.getLogger("members.uploads")
 PROBE = Path(__file__).with_name("upload_probe.py")
 PROBE_KIND = {"application/pdf": "pdf", "image/jpeg": "jpeg", "image/png": "png"}
+# The child gets none of our environment (no secrets, no DATABASE_URL), only what an interpreter may need.
+PROBE_ENV = {key: os.environ[key] for key in ("PATH", "LD_LIBRARY_PATH", "TMPDIR") if key in os.environ}
 
 PDF = "application/pdf"
 JPEG = "image/jpeg"
@@ -126,7 +128,11 @@ OUT_OF_MEMORY = (
 
 
 BUSY = "Too many documents are being checked right now. Wait a minute and send the form again."
-SLOT_DIRECTORY = Path(tempfile.gettempdir()) / f"membership-upload-checks-{os.getuid()}"
+# /dev/shm, not /tmp: the systemd units give each web node a private /tmp (PrivateTmp), and the slots must
+# be shared by every node on the machine.
+SLOT_DIRECTORY = (
+    Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())  # noqa: S108
+) / f"membership-upload-checks-{os.getuid()}"
 
 
 @contextlib.contextmanager
@@ -176,7 +182,7 @@ def _run_probe(data: bytes, declared: str) -> None:
         str(max(1, math.ceil(timeout))),
     ]
     try:
-        done = subprocess.run(command, input=data, capture_output=True, timeout=timeout, check=False, env={})  # noqa: S603
+        done = subprocess.run(command, input=data, capture_output=True, timeout=timeout, check=False, env=PROBE_ENV)  # noqa: S603
     except subprocess.TimeoutExpired:  # run() has killed the child and reaped it
         logger.warning("upload check timed out after %ss (%s, %d bytes)", timeout, declared, len(data))
         raise ValidationError(TIMED_OUT, code="check_timeout") from None
