@@ -439,6 +439,18 @@ DOCUMENT_MAX_UPLOAD_MB = env.int("DOCUMENT_MAX_UPLOAD_MB", default=5)
 DOCUMENT_MAX_IMAGE_PIXELS = env.int("DOCUMENT_MAX_IMAGE_PIXELS", default=25_000_000)
 # An ID, a certificate or a letter is a few pages; counted without walking a hostile 20,000-page tree.
 DOCUMENT_MAX_PDF_PAGES = env.int("DOCUMENT_MAX_PDF_PAGES", default=50)
+# Each upload's content is checked in a child process (members/upload_probe.py) that is killed after this
+# many seconds (wall clock, and CPU) and may use at most this much address space: whatever a file claims
+# (pages, pixels, nesting, compressed sizes), a check costs at most this, and a file that needs more is
+# refused. A 24 MP camera JPEG or an A4 300 dpi PNG scan takes well under a second and about 150 MB.
+DOCUMENT_CHECK_TIMEOUT_SECONDS = env.float("DOCUMENT_CHECK_TIMEOUT_SECONDS", default=5.0)
+DOCUMENT_CHECK_MEMORY_MB = env.int("DOCUMENT_CHECK_MEMORY_MB", default=384)
+# At most this many checks run at once on one machine (every gunicorn worker and thread shares the slots):
+# with the memory cap above, hostile uploads arriving together cost at most CONCURRENCY x MEMORY_MB and
+# CONCURRENCY cores. An upload that finds no free slot within DOCUMENT_CHECK_QUEUE_SECONDS is refused
+# ("too many documents are being checked right now").
+DOCUMENT_CHECK_CONCURRENCY = env.int("DOCUMENT_CHECK_CONCURRENCY", default=2)
+DOCUMENT_CHECK_QUEUE_SECONDS = env.float("DOCUMENT_CHECK_QUEUE_SECONDS", default=15.0)
 # Web applications (/register/) per client address, counted in the cache like the API's
 # API_THROTTLE_REGISTER; every POST counts, refused ones included, since checking uploads is the cost.
 REGISTER_RATE = env.str("REGISTER_RATE", default="10/hour")

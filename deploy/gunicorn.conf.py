@@ -5,12 +5,17 @@ stack test (deploy/stack_test.py) share this file:
 
     GUNICORN_BIND       address to listen on (default 127.0.0.1:8001); nginx's upstream lists every node
     GUNICORN_WORKERS    worker processes (default 2 x CPU cores + 1)
+    GUNICORN_THREADS    threads per worker (default 4; 1 gives plain sync workers)
     GUNICORN_TIMEOUT    seconds a request may take before its worker is restarted (default 60)
     GUNICORN_ACCESS_LOG access log file, "-" for stdout (default "-"); GUNICORN_ERROR_LOG likewise (stderr)
     GUNICORN_NAME       process title (default membership-web)
 
-Sync workers: nginx buffers requests and responses, so slow clients never hold a worker, and private
-files are sent by nginx (X-Accel-Redirect).
+Threaded workers (gthread): nginx buffers requests and responses, so slow clients never hold a worker, and
+private files are sent by nginx (X-Accel-Redirect). Threads, not plain sync workers, because an upload's
+check waits seconds for its child process (members/uploads.py): with sync workers three hostile uploads held
+both workers and GET /login/ took 3-8 s; with 4 threads a worker the other threads answer it in tens of ms
+(bench/login_under_hostile_uploads.py). Each thread keeps its own database connection: up to
+workers x threads connections a node.
 """
 
 import multiprocessing
@@ -24,7 +29,8 @@ def _int(name: str, default: int) -> int:
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8001")
 workers = _int("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1)
-worker_class = "sync"
+threads = _int("GUNICORN_THREADS", 4)
+worker_class = "gthread" if threads > 1 else "sync"
 timeout = _int("GUNICORN_TIMEOUT", 60)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = 5  # nginx keeps connections to the upstream open (keepalive in the upstream block)

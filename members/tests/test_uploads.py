@@ -14,7 +14,7 @@ from PIL import Image, ImageFile
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import NameObject, NumberObject
 
-from members import services
+from members import services, upload_probe
 from members.models import Country, Document, Member, MembershipCategory, Region
 from members.sample_files import sample_jpeg, sample_pdf, sample_png
 from members.services import DocumentUpload, member_register
@@ -388,7 +388,11 @@ def _blank_pdf(pages, *, claimed_count=None):
 
 @pytest.fixture
 def nothing_decoded(monkeypatch):
-    """Fails the test if Pillow decodes a pixel or pypdf flattens the page tree."""
+    """Fails the test if Pillow decodes a pixel or pypdf flattens the page tree.
+
+    Only in this process: check_upload runs the content check in a child process, so these tests call
+    `upload_probe.inspect` (what the child runs) directly to prove the caps come before decoding.
+    """
 
     def refuse(*args, **kwargs):
         raise AssertionError("the file was decoded or walked before its size was checked")
@@ -401,6 +405,8 @@ def nothing_decoded(monkeypatch):
 def test_an_image_of_too_many_pixels_is_refused_from_its_header_before_decoding(nothing_decoded):
     content = _image((6200, 6200))  # 38 megapixels: the 4 s, 150 MB upload of the attack
     assert len(content) < 200 * 1024
+    with pytest.raises(upload_probe.Refused, match="6200 x 6200 pixels; the limit is 25 megapixels"):
+        upload_probe.inspect(content, PNG, max_pixels=25_000_000, max_pages=50)
     _assert_refused(
         SimpleUploadedFile("photo.png", content), "passport_photo", "6200 x 6200 pixels; the limit is 25 megapixels"
     )
@@ -424,6 +430,8 @@ def test_a_phone_photo_and_an_a4_scan_are_within_the_pixel_cap(name, size):
 @pytest.mark.security_check(17)
 def test_a_pdf_of_twenty_thousand_blank_pages_is_refused_before_its_pages_are_walked(nothing_decoded):
     content = _blank_pdf(20_000)  # 2.5 MB: the 13 s upload of the attack
+    with pytest.raises(upload_probe.Refused, match="The PDF has more than 50 pages"):
+        upload_probe.inspect(content, PDF, max_pixels=25_000_000, max_pages=50)
     _assert_refused(SimpleUploadedFile("id.pdf", content), "national_id", "The PDF has more than 50 pages")
 
 
