@@ -236,7 +236,12 @@ def nginx_blocks(text: str) -> list[tuple[str, list[str], list]]:
 
     Enough for our two files: comments dropped, `;`-ended directives, `{...}` blocks, quoted strings kept.
     """
-    tokens = re.findall(r'"[^"]*"|\'[^\']*\'|[{};]|[^\s{};"\']+', re.sub(r"#[^\n]*", "", text))
+    # A `#` starts a comment, except inside a quoted string (the log map's regex has one).
+    tokens = [
+        token
+        for token in re.findall(r'"[^"]*"|\'[^\']*\'|#[^\n]*|[{};]|[^\s{};"\'#]+', text)
+        if not token.startswith("#")
+    ]
     position = 0
 
     def block():
