@@ -23,6 +23,7 @@ from payments.services import (
     payment_record_offline,
     payment_timeout,
 )
+from payments.transitions import Confirmation
 from tests.factories import MemberFactory, UserFactory, load_reference_data
 
 DAY = datetime.timedelta(days=1)
@@ -56,6 +57,7 @@ def late_success(payment, receipt="TLA0000001"):
         mpesa_receipt_number=receipt,
         result_description="The service request is processed successfully.",
         source=Payment.Source.CALLBACK,
+        confirmed_by=Confirmation.CALLBACK_AND_QUERY,  # Daraja's callback, which its status query confirmed
     )
 
 
