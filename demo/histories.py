@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.management import CommandError
 from django.utils import dateformat
 
-from members.models import Member
+from members.models import Member, account_reference_for, phone_hash_of
 from members.numbering import WIDTH as NUMBER_WIDTH
 from members.search import member_search_text
 from payments.models import Payment
@@ -311,6 +311,9 @@ class DemoData:
             "date_of_birth": dob,
             "gender": gender,
             "phone_number": phone,
+            "phone_hash": phone_hash_of(phone),
+            # One-to-one with the id: a million random codes written at once could repeat one.
+            "account_reference": account_reference_for(member_id),
             "postal_address": postal,
             "physical_address": physical,
             "country_id": country,

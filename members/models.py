@@ -1,3 +1,4 @@
+import hashlib
 import secrets
 import uuid
 from pathlib import PurePath
@@ -92,6 +93,48 @@ def new_verification_token():
     return secrets.token_urlsafe(24)
 
 
+# A member's own account for Paybill payments (members.account_match): a letter, then seven characters
+# from an alphabet without the look-alikes 0/O, 1/I/L, so it is read off a screen and typed on a phone
+# without mistakes. 23 * 31**7 (6.3e11) codes: a new one collides with one of a million others about
+# once in 600,000 registrations, and the unique constraint refuses it rather than sharing an account.
+ACCOUNT_REFERENCE_LETTERS = "ABCDEFGHJKMNPQRSTUVWXYZ"
+ACCOUNT_REFERENCE_ALPHABET = "23456789" + ACCOUNT_REFERENCE_LETTERS
+ACCOUNT_REFERENCE_LENGTH = 8
+
+
+def new_account_reference() -> str:
+    rest = "".join(secrets.choice(ACCOUNT_REFERENCE_ALPHABET) for _ in range(ACCOUNT_REFERENCE_LENGTH - 1))
+    return secrets.choice(ACCOUNT_REFERENCE_LETTERS) + rest
+
+
+_ACCOUNT_REFERENCE_SPACE = len(ACCOUNT_REFERENCE_LETTERS) * len(ACCOUNT_REFERENCE_ALPHABET) ** (
+    ACCOUNT_REFERENCE_LENGTH - 1
+)
+_ACCOUNT_REFERENCE_STEP = 1_000_000_007  # a prime, so coprime with 23 * 31**7: n -> code is one-to-one
+
+
+def account_reference_for(n: int) -> str:
+    """A reference for bulk-written rows (demo data), distinct for every distinct n < 6.3e11 without asking
+    the database; new_account_reference() is the one members get."""
+    value = (n * _ACCOUNT_REFERENCE_STEP) % _ACCOUNT_REFERENCE_SPACE
+    value, first = divmod(value, len(ACCOUNT_REFERENCE_LETTERS))
+    rest = []
+    for _ in range(ACCOUNT_REFERENCE_LENGTH - 1):
+        value, digit = divmod(value, len(ACCOUNT_REFERENCE_ALPHABET))
+        rest.append(ACCOUNT_REFERENCE_ALPHABET[digit])
+    return ACCOUNT_REFERENCE_LETTERS[first] + "".join(rest)
+
+
+def phone_hash_of(phone_number: str) -> str:
+    """SHA-256 hex of the normalised phone (254712345678), as C2B v1 confirmations carry the payer's MSISDN;
+    empty for no phone (an erased member)."""
+    return hashlib.sha256(phone_number.encode()).hexdigest() if phone_number else ""
+
+
+# What privacy.erasure writes over an erased member's ID number: such a member is matched to no payment.
+ERASED_ID_PREFIX = "ERASED-"
+
+
 class Member(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending review"
@@ -150,6 +193,13 @@ class Member(models.Model):
     period_start = models.DateField(null=True, blank=True)
     period_end = models.DateField(null=True, blank=True, help_text="Last day of the current period, inclusive.")
 
+    # What a member types as the account when paying the Paybill (shown on the portal and pay page);
+    # applicants have it before they have a membership number.
+    account_reference = models.CharField(max_length=12, unique=True, default=new_account_reference, editable=False)
+    # SHA-256 of phone_number (phone_hash_of), kept by save() and member_search_text_update(): C2B v1
+    # confirmations name the payer only by this hash.
+    phone_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+
     # Printed on the certificate as a QR code: the public verification page is found by this alone.
     verification_token = models.CharField(max_length=43, unique=True, default=new_verification_token, editable=False)
     # How the member wants to hear from us (in-app notifications are always kept).
@@ -181,6 +231,15 @@ class Member(models.Model):
 
     def __str__(self):
         return f"{self.full_name} ({self.membership_number or 'applicant'})"
+
+    def save(self, *args, **kwargs):
+        # The phone's hash follows the phone on every save; update() callers go through
+        # members.search.member_search_text_update, which keeps it too.
+        self.phone_hash = phone_hash_of(self.phone_number)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "phone_number" in update_fields and "phone_hash" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "phone_hash"]
+        super().save(*args, **kwargs)
 
     @property
     def full_name(self):

@@ -23,7 +23,7 @@ from django.db.models import Q
 
 from core.phones import normalise_phone
 
-from .models import Member
+from .models import Member, phone_hash_of
 
 _PHONE_LIKE = re.compile(r"^\+?[\d\s()-]{9,}$")
 
@@ -111,12 +111,14 @@ def exact_identifier_condition(query: str) -> Q | None:
 
 
 def member_search_text_update(member) -> bool:
-    """Store `search_text` as `member` (and its user) now are in memory; return whether it changed."""
+    """Store `search_text` (and `phone_hash`, which the same services must keep: members.account_match) as
+    `member` (and its user) now are in memory; return whether either changed."""
     text = member_search_text(member)
-    if text == member.search_text:
+    phone_hash = phone_hash_of(member.phone_number)
+    if text == member.search_text and phone_hash == member.phone_hash:
         return False
-    Member.objects.filter(pk=member.pk).update(search_text=text)
-    member.search_text = text
+    Member.objects.filter(pk=member.pk).update(search_text=text, phone_hash=phone_hash)
+    member.search_text, member.phone_hash = text, phone_hash
     return True
 
 

@@ -40,7 +40,7 @@ from audit.services import audit_log
 from core.exceptions import DomainError
 from core.phones import mask_phone
 from core.transitions import TransitionTable
-from members.models import Document, Member, new_verification_token, private_storage
+from members.models import ERASED_ID_PREFIX, Document, Member, new_verification_token, private_storage
 from members.search import member_search_text_refresh
 from notifications.models import Message, Notification
 from notifications.services import notification_create
@@ -242,7 +242,7 @@ def anonymise_member(
 
         Member.objects.filter(pk=member.pk).update(
             other_names="",
-            id_number=f"ERASED-{member.pk}",
+            id_number=f"{ERASED_ID_PREFIX}{member.pk}",
             date_of_birth=ERASED_DATE_OF_BIRTH,
             gender=Member.Gender.UNDISCLOSED,
             phone_number="",
