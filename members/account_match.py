@@ -42,7 +42,7 @@ from .models import ERASED_ID_PREFIX, Member, phone_hash_of
 from .numbering import format_membership_number
 
 # After normalising: letters (the prefix, or none), a year 1900-2099, then the number (leading zeros allowed).
-_MEMBERSHIP_NUMBER = re.compile(r"^(?P<prefix>[A-Z]*)(?P<year>(?:19|20)\d\d)(?P<number>\d{1,7})$")
+_MEMBERSHIP_NUMBER = re.compile(r"^(?P<prefix>[A-Z]*)(?P<year>(?:19|20)\d\d)(?P<number>\d{1,9})$")
 _MSISDN_HASH = re.compile(r"^[0-9a-f]{64}$")
 _NAME_TOKEN = re.compile(r"[^\W\d_]+")
 # The longest thing any rule compares (a membership number is at most 32 characters).

@@ -4,7 +4,10 @@ import hashlib
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from hypothesis import given
+from hypothesis import strategies as st
 
 from members.account_match import (
     AccountMatch,
@@ -104,6 +107,25 @@ def test_normalise_account_folds_case_spaces_separators_and_look_alikes(typed, e
 )
 def test_membership_number_forms(prefix, typed, forms):
     assert membership_number_forms(normalise_account(typed)) == forms
+
+
+SEPARATORS = st.sampled_from([" ", "-", "/", ".", "_", ",", "#", "\u2013", "\u00a0", "", "  "])
+
+
+@given(
+    year=st.integers(1990, 2099),
+    number=st.integers(1, 99_999),
+    zeros=st.integers(0, 4),
+    prefix=st.sampled_from(["KTS", "kts", "Kts", "ＫＴＳ", ""]),
+    first=SEPARATORS,
+    second=SEPARATORS,
+)
+def test_any_way_of_typing_a_membership_number_finds_its_stored_form(year, number, zeros, prefix, first, second):
+    """Case, separators, fullwidth letters and leading zeros never change which number is meant."""
+    typed = f"{prefix}{first if prefix else ''}{year}{second}{'0' * zeros}{number}"
+    with override_settings(MEMBERSHIP_NUMBER_PREFIX="KTS"):
+        forms = membership_number_forms(normalise_account(typed))
+    assert forms == [f"KTS-{year}-{number:04d}"]
 
 
 # --- Each rule --------------------------------------------------------------------------------------------
