@@ -485,3 +485,13 @@ def test_the_same_transid_twenty_times_at_once_is_received_once():
     counts = dict(C2BConfirmation.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
     assert counts == {Status.RECEIVED: 1, Status.DUPLICATE: 19}
     assert rejections().count() == 0
+
+
+@pytest.mark.security_check(18)
+def test_nginxs_access_log_masks_the_url_secret():
+    # Local: a test module's helper, not collected here as tests.
+    from core.tests.test_access_log_masking import nginx_mask
+
+    regex, value = nginx_mask()
+    masked = regex.fullmatch(f"POST /api/c2b/{SECRET}/confirmation/ HTTP/1.1").expand(value)
+    assert masked == "POST /api/c2b/********/confirmation/ HTTP/1.1"
