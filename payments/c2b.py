@@ -216,6 +216,11 @@ def c2b_process(delivery: C2BConfirmation) -> str:
     except MalformedC2B as error:
         return _c2b_reject(unprocessed, delivery, f"malformed: {error}", {}, now)
     fields = asdict(payload)
+    ip_problem = _source_ip_problem(delivery.source_ip)
+    if ip_problem and settings.MPESA_CALLBACK_IP_CHECK == "enforce":
+        return _c2b_reject(unprocessed, delivery, ip_problem, fields, now)
+    if ip_problem:
+        security_logger.warning("C2B %s %s: %s (log-only mode)", delivery.kind, delivery.pk, ip_problem)
     if payload.business_short_code != settings.MPESA_C2B_SHORTCODE:
         return _c2b_reject(unprocessed, delivery, f"wrong shortcode {payload.business_short_code}", fields, now)
     if delivery.kind == Kind.VALIDATION:
@@ -247,6 +252,13 @@ def c2b_process(delivery: C2BConfirmation) -> str:
     if not changed:
         return C2BConfirmation.objects.values_list("status", flat=True).get(pk=delivery.pk)
     return Status.RECEIVED
+
+
+def _source_ip_problem(ip: str | None) -> str:
+    """As for STK callbacks (MPESA_CALLBACK_IP_CHECK, MPESA_CALLBACK_ALLOWED_IPS): off, log or enforce."""
+    if settings.MPESA_CALLBACK_IP_CHECK == "off" or ip in settings.MPESA_CALLBACK_ALLOWED_IPS:
+        return ""
+    return f"source address {ip} is not on the Safaricom allow-list"
 
 
 def _c2b_reject(unprocessed, delivery: C2BConfirmation, detail: str, fields: dict, now) -> str:

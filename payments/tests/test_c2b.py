@@ -495,3 +495,27 @@ def test_nginxs_access_log_masks_the_url_secret():
     regex, value = nginx_mask()
     masked = regex.fullmatch(f"POST /api/c2b/{SECRET}/confirmation/ HTTP/1.1").expand(value)
     assert masked == "POST /api/c2b/********/confirmation/ HTTP/1.1"
+
+
+@pytest.mark.django_db
+@pytest.mark.security_check(4)
+def test_with_the_ip_check_enforced_a_confirmation_from_elsewhere_is_rejected(client, settings):
+    settings.MPESA_CALLBACK_IP_CHECK = "enforce"
+    settings.MPESA_CALLBACK_ALLOWED_IPS = ["196.201.214.200"]
+
+    assert post(client, payload()).json() == CONFIRMED
+    assert (
+        client.post(
+            confirmation_url(),
+            json.dumps(payload(TransID="TKL51ZDR4G")),
+            content_type="application/json",
+            REMOTE_ADDR="196.201.214.200",
+        ).json()
+        == CONFIRMED
+    )
+
+    rows = dict(C2BConfirmation.objects.values_list("trans_id", "status"))
+    assert rows == {"TKL51ZDR4F": Status.REJECTED, "TKL51ZDR4G": Status.RECEIVED}
+    assert list(rejections().values_list("data__detail", flat=True)) == [
+        "source address 127.0.0.1 is not on the Safaricom allow-list"
+    ]
