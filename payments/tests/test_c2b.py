@@ -19,7 +19,8 @@ from audit.models import AuditLog
 from core.log_redaction import mask_callback_tokens
 from payments import c2b
 from payments.models import C2BConfirmation, Payment
-from payments.services import callback_recover
+from payments.services import callback_recover, payment_complete
+from payments.transitions import Confirmation, MpesaReceiptAlreadyUsed
 from tests.concurrency import run_together
 from tests.factories import MemberFactory, load_reference_data
 
@@ -519,3 +520,28 @@ def test_with_the_ip_check_enforced_a_confirmation_from_elsewhere_is_rejected(cl
     assert list(rejections().values_list("data__detail", flat=True)) == [
         "source address 127.0.0.1 is not on the Safaricom allow-list"
     ]
+
+
+@pytest.mark.django_db
+@pytest.mark.security_check(5)
+def test_an_stk_completion_with_a_receipt_already_a_c2b_transid_is_refused(client):
+    """The reverse check: an STK payment cannot take a receipt that already came in as a Paybill payment."""
+    load_reference_data()
+    member = MemberFactory()
+    stk = Payment.objects.create(member=member, payment_type="registration", amount=1500, phone_number=PAYER)
+    post(client, payload())
+    owner = C2BConfirmation.objects.get()
+
+    with pytest.raises(MpesaReceiptAlreadyUsed, match=f"TransID of Paybill \\(C2B\\) confirmation {owner.pk}"):
+        payment_complete(
+            payment=stk,
+            mpesa_receipt_number="TKL51ZDR4F",
+            result_code="0",
+            result_description="paid",
+            source=Payment.Source.QUERY,
+            confirmed_by=Confirmation.QUERY,
+            confirmation={},
+        )
+
+    stk.refresh_from_db()
+    assert stk.status == Payment.Status.PENDING and stk.mpesa_receipt_number is None
