@@ -557,6 +557,21 @@ MPESA_TRANSACTION_TYPE = env.str("MPESA_TRANSACTION_TYPE", default="CustomerPayB
 MPESA_PARTY_B = env.str("MPESA_PARTY_B", default="")
 # Seconds to wait for Daraja: to connect, then for an answer.
 MPESA_TIMEOUT = tuple(env.list("MPESA_TIMEOUT", cast=float, default=[5.0, 30.0]))
+# Paybill/Till payments (C2B). On when both MPESA_C2B_SHORTCODE (the paybill or till Daraja posts payments
+# for) and MPESA_C2B_URL_SECRET (at least 32 characters, e.g. `python -c "import secrets;
+# print(secrets.token_urlsafe(32))"`: the confirmation and validation URLs carry it) are set; `check` refuses
+# a shortcode without a long secret. `manage.py register_c2b_urls` registers the URLs with Daraja, at
+# MPESA_C2B_URL_BASE (default SITE_URL), with the C2B API version (v2 sends the payer's phone masked, v1
+# hashed) and the ResponseType (what Daraja does when validation does not answer: Completed or Cancelled).
+MPESA_C2B_SHORTCODE = env.str("MPESA_C2B_SHORTCODE", default="").strip()
+MPESA_C2B_URL_SECRET = env.str("MPESA_C2B_URL_SECRET", default="").strip()
+MPESA_C2B_URL_BASE = env.str("MPESA_C2B_URL_BASE", default="").strip() or SITE_URL
+MPESA_C2B_API_VERSION = env.str("MPESA_C2B_API_VERSION", default="v2").strip()
+MPESA_C2B_RESPONSE_TYPE = env.str("MPESA_C2B_RESPONSE_TYPE", default="Completed").strip()
+# Answer Daraja's validation requests for real (wrong shortcode C2B00015, unknown account C2B00012); off,
+# every validation request is accepted. Safaricom sends them only when External Validation is on for the
+# shortcode (ask apisupport).
+MPESA_C2B_VALIDATION = env.bool("MPESA_C2B_VALIDATION", default=False)
 # The local Daraja simulator that `python3 dev.py run` starts (MPESA_ENVIRONMENT=simulator).
 DARAJA_SIMULATOR_PORT = env.int("DARAJA_SIMULATOR_PORT", default=8765)
 
@@ -619,6 +634,7 @@ LOG_REDACT_SETTINGS = [
     "MPESA_PASSKEY",
     "MPESA_CONSUMER_SECRET",
     "MPESA_CONSUMER_KEY",
+    "MPESA_C2B_URL_SECRET",
     "EMAIL_HOST_PASSWORD",
     "SMS_API_KEY",
     "AWS_SECRET_ACCESS_KEY",

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from core import health
 from members import verification_views
+from payments import c2b_views
 from payments import views as payments_views
 
 admin.site.site_header = f"{settings.ORGANISATION_NAME} administration"
@@ -31,5 +32,8 @@ urlpatterns = [
     # Daraja posts STK results here; the last segment is the payment's secret token (MPESA_CALLBACK_URL).
     path("api/mpesa/callback/", payments_views.mpesa_callback, name="mpesa_callback_untokened"),
     path("api/mpesa/callback/<str:token>/", payments_views.mpesa_callback, name="mpesa_callback"),
+    # Daraja posts Paybill/Till payments here (C2B); the segment is MPESA_C2B_URL_SECRET (payments.c2b_views).
+    path("api/c2b/<str:secret>/confirmation/", c2b_views.c2b_confirmation, name="c2b_confirmation"),
+    path("api/c2b/<str:secret>/validation/", c2b_views.c2b_validation, name="c2b_validation"),
     path("api/", include("api.urls")),
 ]

@@ -39,8 +39,9 @@ KEY_VALUE = re.compile(
 )
 
 
-# The callback URL's token segment, in any case (a path, a request line, a Referer, a URL in a message).
-CALLBACK_TOKEN = re.compile(r"(?i)(/api/mpesa/callback/)[^/?#\s\"']+")
+# The callback URL's token segment, in any case (a path, a request line, a Referer, a URL in a message), and
+# the secret segment of the C2B (Paybill) URLs, /api/c2b/<secret>/confirmation/.
+CALLBACK_TOKEN = re.compile(r"(?i)(/api/mpesa/callback/|/api/c2b/)[^/?#\s\"']+")
 
 
 def mask_callback_tokens(text: str) -> str:

@@ -5,8 +5,11 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
-from mpesa.client import BUY_GOODS, PAYBILL, TRANSACTION_TYPES
+from mpesa.client import BUY_GOODS, C2B_RESPONSE_TYPES, C2B_VERSIONS, PAYBILL, TRANSACTION_TYPES
 from mpesa.config import BASE_URLS, mpesa_environment
+
+# The C2B URLs carry MPESA_C2B_URL_SECRET: long enough that nobody guesses it.
+MIN_C2B_URL_SECRET_LENGTH = 32
 
 
 @register(Tags.security)
@@ -76,6 +79,41 @@ def check_mpesa_settings(app_configs, **kwargs):
                 "why not in MPESA_CONFIRM_CALLBACKS_OFF_REASON (written into every unconfirmed completion's audit "
                 "entry).",
                 id="payments.E007",
+            )
+        )
+    return errors
+
+
+@register()
+def check_c2b_settings(app_configs, **kwargs):
+    """Paybill/Till (C2B): a shortcode needs a long URL secret, and the registration settings Daraja accepts."""
+    errors = []
+    shortcode = settings.MPESA_C2B_SHORTCODE
+    if shortcode and not (shortcode.isascii() and shortcode.isdigit()):
+        errors.append(
+            Error(
+                f"MPESA_C2B_SHORTCODE is {shortcode!r}: a Daraja shortcode is digits only.",
+                hint="Use the paybill or till number members pay to.",
+                id="payments.E020",
+            )
+        )
+    if shortcode and len(settings.MPESA_C2B_URL_SECRET) < MIN_C2B_URL_SECRET_LENGTH:
+        errors.append(
+            Error(
+                f"MPESA_C2B_SHORTCODE is set but MPESA_C2B_URL_SECRET is shorter than {MIN_C2B_URL_SECRET_LENGTH} "
+                "characters.",
+                hint="The C2B URLs carry this secret: anyone who knows them could post a payment. Generate one with "
+                'python -c "import secrets; print(secrets.token_urlsafe(32))" and register the URLs again '
+                "(manage.py register_c2b_urls).",
+                id="payments.E021",
+            )
+        )
+    if settings.MPESA_C2B_API_VERSION not in C2B_VERSIONS:
+        errors.append(Error(f"MPESA_C2B_API_VERSION must be one of {', '.join(C2B_VERSIONS)}.", id="payments.E022"))
+    if settings.MPESA_C2B_RESPONSE_TYPE not in C2B_RESPONSE_TYPES:
+        errors.append(
+            Error(
+                f"MPESA_C2B_RESPONSE_TYPE must be {' or '.join(C2B_RESPONSE_TYPES)} (exact case).", id="payments.E023"
             )
         )
     return errors

@@ -193,3 +193,74 @@ class MpesaCallback(models.Model):
 
     def __str__(self):
         return f"{self.received_at:%Y-%m-%d %H:%M:%S} {self.checkout_request_id or '?'} {self.outcome}"
+
+
+class C2BConfirmation(models.Model):
+    """Every Paybill/Till (C2B) delivery from Daraja, stored raw before it is parsed, with the outcome on the row.
+
+    Confirmations say money has arrived; validations (only when Safaricom's External Validation is on for the
+    shortcode) ask whether to take it. The TransID is the M-Pesa receipt: one confirmation per TransID owns it
+    (the partial unique constraint: every later copy is stored as a duplicate), and a TransID already recorded
+    as an STK payment's receipt is refused. The MSISDN is kept exactly as delivered: SHA-256 hashed (C2B v1)
+    or masked (v2, `2547 ***** 126`); the payer's full number is never in it.
+    """
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation", "Confirmation"
+        VALIDATION = "validation", "Validation"
+
+    class Status(models.TextChoices):
+        # Stored; a valid confirmation waiting for matching to a member (a validation: accepted).
+        RECEIVED = "received", "Received"
+        # Refused for security: wrong shortcode, malformed or wrongly typed body, TransID already an STK receipt.
+        REJECTED = "rejected", "Rejected (security)"
+        DUPLICATE = "duplicate", "Duplicate TransID"
+        # Matching found nobody (or nobody for sure): Finance decides (the suspense queue).
+        UNMATCHED = "unmatched", "Unmatched (suspense)"
+
+    # Statuses that do not own their TransID: any number of these rows may carry the same one.
+    NOT_OWNING = (Status.REJECTED, Status.DUPLICATE)
+
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.CONFIRMATION)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED, db_index=True)
+    detail = models.CharField(max_length=255, blank=True)
+
+    # Exactly as delivered.
+    body = models.TextField()
+    headers = models.JSONField(default=dict)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    # Set when the delivery was kept in the spool during a database outage (core.spool) and replayed from it.
+    spool_id = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+
+    # Parsed from the body (NULL/blank until parsed, or when the body is malformed).
+    trans_id = models.CharField(max_length=20, null=True, blank=True)
+    trans_type = models.CharField(max_length=20, blank=True)
+    trans_time = models.DateTimeField(null=True, blank=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    business_short_code = models.CharField(max_length=12, blank=True)
+    bill_ref_number = models.CharField(max_length=40, blank=True)
+    invoice_number = models.CharField(max_length=40, blank=True)
+    org_account_balance = models.CharField(max_length=24, blank=True)
+    third_party_trans_id = models.CharField(max_length=64, blank=True)
+    msisdn = models.CharField(max_length=64, blank=True, help_text="As delivered: SHA-256 hex (v1) or masked (v2).")
+    first_name = models.CharField(max_length=100, blank=True)
+    middle_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            # One confirmation owns a TransID; copies are stored too, as duplicates (or rejected).
+            models.UniqueConstraint(
+                fields=["trans_id"],
+                name="payments_c2b_one_owner_per_trans_id",
+                condition=models.Q(kind="confirmation", trans_id__isnull=False)
+                & ~models.Q(status__in=["rejected", "duplicate"]),
+            ),
+        ]
+        indexes = [models.Index(fields=["trans_id"], name="payments_c2b_trans_id_idx")]
+
+    def __str__(self):
+        return f"C2B {self.kind} {self.trans_id or '?'} {self.status}"

@@ -45,6 +45,7 @@ from mpesa.errors import DarajaError
 from mpesa.result_codes import Outcome, member_message
 from notifications.services import notify_member
 
+from .c2b import SPOOL_C2B, c2b_backlog_process, c2b_process_safely, c2b_spooled_store
 from .models import MpesaCallback, Payment
 from .transitions import Confirmation, MpesaReceiptAlreadyUsed, mpesa_receipt_refuse_reuse, payment_transition
 
@@ -727,6 +728,7 @@ class SpoolReplaySummary:
     replayed: int = 0  # deliveries stored from the spool (and processed)
     already_stored: int = 0  # files whose row a previous replay had stored (removed now)
     push_answers: int = 0  # STK push answers saved on their payment
+    c2b_replayed: int = 0  # C2B (Paybill) confirmations stored from the spool (and processed)
     quarantined: int = 0  # files that can never be used, moved aside for a human
     remaining: int = 0  # left in the spool (the database is still unavailable)
 
@@ -750,6 +752,9 @@ def callback_spool_replay(*, limit: int = 1000) -> SpoolReplaySummary:
                 callback, created = _spooled_callback_store(entry.id, record)
             elif record.get("kind") == SPOOL_PUSH_ANSWER:
                 callback, created = None, _spooled_push_answer_save(record)
+            elif record.get("kind") == SPOOL_C2B:
+                c2b_delivery, created = c2b_spooled_store(entry.id, record)
+                callback = None
             else:
                 _spool_quarantine(spool, entry, f"unknown kind {record.get('kind')!r}", summary)
                 continue
@@ -765,6 +770,10 @@ def callback_spool_replay(*, limit: int = 1000) -> SpoolReplaySummary:
         spool.remove(entry)
         if record["kind"] == SPOOL_PUSH_ANSWER:
             summary.push_answers += 1
+        elif record["kind"] == SPOOL_C2B:
+            summary.c2b_replayed += created
+            summary.already_stored += not created
+            c2b_process_safely(c2b_delivery)
         elif created:
             summary.replayed += 1
         else:
@@ -772,7 +781,7 @@ def callback_spool_replay(*, limit: int = 1000) -> SpoolReplaySummary:
         if callback is not None:
             _stored_callback_process(callback.pk)
     summary.remaining = max(0, len(entries) - limit)
-    if summary.replayed or summary.push_answers or summary.quarantined:
+    if summary.replayed or summary.push_answers or summary.c2b_replayed or summary.quarantined:
         logger.warning("Callback spool replayed: %s", vars(summary))
     return summary
 
@@ -887,6 +896,7 @@ def callback_recover(*, now: datetime.datetime | None = None) -> dict:
     """The periodic job: the spool into the database, then stored callbacks nobody processed."""
     summary = vars(callback_spool_replay())
     summary["backlog_processed"] = callback_backlog_process(now=now)
+    summary["c2b_backlog_processed"] = c2b_backlog_process(now=now)
     return summary
 
 

@@ -28,7 +28,7 @@ from audit.models import AuditLog
 from audit.services import audit_log
 from core.transitions import TransitionTable
 
-from .models import Payment
+from .models import C2BConfirmation, Payment
 
 security_logger = logging.getLogger("security")
 
@@ -86,6 +86,25 @@ class MpesaReceiptAlreadyUsed(Exception):
         super().__init__(f"M-Pesa receipt {receipt} is already credited to payment {credited_to}")
 
 
+class MpesaReceiptIsC2B(MpesaReceiptAlreadyUsed):
+    """The M-Pesa receipt is already the TransID of a Paybill (C2B) confirmation: money that came another way."""
+
+    def __init__(self, *, receipt: str, payment_id: int, c2b_id: int):
+        self.c2b_id = c2b_id
+        super().__init__(receipt=receipt, payment_id=payment_id, credited_to=None)
+        self.args = (f"M-Pesa receipt {receipt} is already the TransID of Paybill (C2B) confirmation {c2b_id}",)
+
+
+def _c2b_owner_of(receipt: str) -> int | None:
+    """The C2B confirmation that owns `receipt` as its TransID, if any (payments.c2b; the reverse check is there)."""
+    return (
+        C2BConfirmation.objects.filter(kind=C2BConfirmation.Kind.CONFIRMATION, trans_id=receipt)
+        .exclude(status__in=C2BConfirmation.NOT_OWNING)
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
 def mpesa_receipt_refuse_reuse(*, payment: Payment, receipt: str) -> MpesaReceiptAlreadyUsed:
     """The refusal for `receipt` on `payment`, naming the payment that holds it, with the security log line."""
     credited_to = (
@@ -122,6 +141,13 @@ def payment_transition(
     if to == Status.COMPLETED and (audit_data or {}).get("confirmed_by") not in Confirmation.values:
         raise ValueError(f"completing payment {payment.pk} needs audit_data['confirmed_by'] (a Confirmation)")
     refused: MpesaReceiptAlreadyUsed | None = None
+    receipt = fields.get("mpesa_receipt_number")
+    c2b_id = _c2b_owner_of(receipt) if receipt else None
+    if c2b_id is not None:
+        security_logger.warning(
+            "M-Pesa receipt %s is C2B confirmation %s's TransID; refused for payment %s", receipt, c2b_id, payment.pk
+        )
+        raise MpesaReceiptIsC2B(receipt=receipt, payment_id=payment.pk, c2b_id=c2b_id)
     # No savepoint of its own: inside a caller's transaction, its effects and the change stand or fall together.
     with transaction.atomic(savepoint=False):
         try:

@@ -6,7 +6,13 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from audit.models import AuditLog
 
 # Only the Daraja callback views may be CSRF-exempt. Adding one means adding it here.
-CSRF_EXEMPT_ALLOWED = {"api/mpesa/callback/", "api/mpesa/callback/<str:token>/"}
+CSRF_EXEMPT_ALLOWED = {
+    "api/mpesa/callback/",
+    "api/mpesa/callback/<str:token>/",
+    # Paybill/Till (C2B): authenticated by the secret in the URL (payments.c2b_views).
+    "api/c2b/<str:secret>/confirmation/",
+    "api/c2b/<str:secret>/validation/",
+}
 
 
 def _walk(patterns, prefix=""):

@@ -7,7 +7,14 @@ from django.conf import settings
 from django.urls import URLResolver, get_resolver
 
 # The few routes config/urls.py declares itself (no app to namespace them under).
-ROOT_NAMES = {"healthz", "verify_membership", "mpesa_callback", "mpesa_callback_untokened"}
+ROOT_NAMES = {
+    "healthz",
+    "verify_membership",
+    "mpesa_callback",
+    "mpesa_callback_untokened",
+    "c2b_confirmation",
+    "c2b_validation",
+}
 
 REVERSED_NAME = re.compile(
     r"""\{%\s*url\s+["']([\w:-]+)["']"""  # {% url 'name' %}
