@@ -25,13 +25,14 @@ from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditLog
 from audit.services import audit_log
 from core.spool import Spool
+from members.account_match import account_exists
 from mpesa import config as mpesa_config
 from mpesa.client import C2B_FORBIDDEN_URL_WORDS, C2B_RESPONSE_TYPES, C2B_VERSIONS, C2bRegistration
 
@@ -170,13 +171,19 @@ def c2b_url_secret_matches(secret: str) -> bool:
     return hmac.compare_digest(secret.encode(), str(settings.MPESA_C2B_URL_SECRET).encode())
 
 
-def _validation_account_known(bill_ref: str) -> bool:
-    """Whether the account the payer typed is one we know (validation refuses others with C2B00012).
-
-    TODO(lead): wire members.account_match.account_exists(bill_ref) in here (one indexed lookup). Until then
-    every account is accepted: an unknown one is refused at no point, and goes to matching after confirmation.
-    """
-    return True
+def _validation_account_known(bill_ref: str, *, msisdn: str = "") -> bool:
+    """Whether the account the payer typed names a member (validation refuses others with C2B00012): one
+    indexed lookup (members.account_match.account_exists). A Till payment carries no account: it is accepted,
+    and matching (the payer's hashed phone) or Finance places it after the confirmation."""
+    if not (bill_ref or "").strip():
+        return True
+    try:
+        return account_exists(bill_ref, msisdn=msisdn)
+    except DatabaseError:
+        # The database is down: refusing would turn away real money; the confirmation is kept (spooled) and
+        # matched once the database is back.
+        logger.warning("C2B validation accepted without looking up the account: the database is unavailable")
+        return True
 
 
 def c2b_validation_answer(payload: C2BPayload | None) -> tuple[str, str]:
@@ -188,7 +195,7 @@ def c2b_validation_answer(payload: C2BPayload | None) -> tuple[str, str]:
         return "0", "accepted"
     if payload.business_short_code != settings.MPESA_C2B_SHORTCODE:
         return INVALID_SHORTCODE, f"wrong shortcode {payload.business_short_code}"
-    if not _validation_account_known(payload.bill_ref_number):
+    if not _validation_account_known(payload.bill_ref_number, msisdn=payload.msisdn):
         return INVALID_ACCOUNT, "unknown account"
     return "0", "accepted"
 

@@ -277,7 +277,9 @@ def _account_reference(member: Member) -> str:
     # Shown on the member's phone; at most 12 characters for Daraja.
     if member.membership_number:
         return member.membership_number.replace("-", "")[:12]
-    return f"APP{member.pk}"[:12]
+    # An applicant has no number yet: the account reference they would also type at the Paybill
+    # (members.account_match matches both).
+    return member.account_reference
 
 
 def _push_failure_message(error: DarajaError) -> str:

@@ -155,8 +155,9 @@ def test_validation_refuses_a_payment_to_another_shortcode_and_no_confirmation_f
 
 @pytest.mark.django_db(transaction=True)
 def test_validation_on_accepts_a_payment_to_our_shortcode_then_the_confirmation_is_stored(
-    daraja, live_server, settings
+    daraja, live_server, settings, reference_data
 ):
+    MemberFactory(membership_number="KTS-2026-0042")  # the account the payer types, "kts 2026 42"
     register(live_server)
     daraja.configure(c2b_external_validation=True)
     settings.MPESA_C2B_VALIDATION = True
@@ -308,20 +309,24 @@ def test_validation_off_accepts_everything(client):
 
 
 @pytest.mark.django_db
-def test_validation_on_refuses_a_wrong_shortcode_and_an_unknown_account(client, settings, monkeypatch):
+def test_validation_on_refuses_a_wrong_shortcode_and_an_unknown_account(client, settings, reference_data):
     settings.MPESA_C2B_VALIDATION = True
-    assert post(client, payload(), url=validation_url()).json() == VALIDATION_ACCEPTED
+    member = MemberFactory(membership_number="KTS-2026-0042")
+    assert post(client, payload(BillRefNumber="kts 2026 42"), url=validation_url()).json() == VALIDATION_ACCEPTED
+    assert post(client, payload(BillRefNumber=member.account_reference.lower()), url=validation_url()).json() == (
+        VALIDATION_ACCEPTED
+    )
+    assert post(client, payload(BillRefNumber=""), url=validation_url()).json() == VALIDATION_ACCEPTED  # a Till
     assert post(client, payload(BusinessShortCode="174379"), url=validation_url()).json() == {
         "ResultCode": "C2B00015",
         "ResultDesc": "Rejected",
     }
-    monkeypatch.setattr(c2b, "_validation_account_known", lambda bill_ref: bill_ref != "NOBODY")
-    assert post(client, payload(BillRefNumber="NOBODY"), url=validation_url()).json() == {
+    assert post(client, payload(BillRefNumber="KTS-2026-0043"), url=validation_url()).json() == {
         "ResultCode": "C2B00012",
         "ResultDesc": "Rejected",
     }
     assert post(client, b"nonsense", url=validation_url()).json() == VALIDATION_ACCEPTED
-    assert C2BConfirmation.objects.filter(kind="validation").count() == 4
+    assert C2BConfirmation.objects.filter(kind="validation").count() == 6
 
 
 @pytest.mark.django_db
@@ -338,6 +343,7 @@ def test_validation_is_answered_when_the_database_is_down(client, monkeypatch, s
         raise OperationalError("connection refused")
 
     monkeypatch.setattr(C2BConfirmation.objects, "create", unavailable)
+    monkeypatch.setattr(c2b, "account_exists", unavailable)  # the account lookup cannot run either
     assert post(client, payload(), url=validation_url()).json() == VALIDATION_ACCEPTED
 
 
