@@ -31,12 +31,12 @@ from django.utils import timezone
 
 from audit.models import AuditLog
 from audit.services import audit_log
-from core.spool import Spool
 from members.account_match import account_exists
 from mpesa import config as mpesa_config
 from mpesa.client import C2B_FORBIDDEN_URL_WORDS, C2B_RESPONSE_TYPES, C2B_VERSIONS, C2bRegistration
 
 from .models import C2BConfirmation, Payment
+from .spooled import spool_open, spooled_row_store
 
 logger = logging.getLogger(__name__)
 security_logger = logging.getLogger("security")
@@ -312,8 +312,7 @@ def c2b_spool(*, body: bytes, headers: dict, source_ip: str | None) -> str:
 
     Raises (OSError, core.spool.SpoolFull) when it could not be kept: then it must not be answered "Accepted".
     """
-    spool = Spool(settings.MPESA_CALLBACK_SPOOL_DIR, max_entries=settings.MPESA_CALLBACK_SPOOL_MAX_ENTRIES)
-    return spool.put(
+    return spool_open().put(
         {
             "kind": SPOOL_C2B,
             "body": _body_text(body),
@@ -328,30 +327,17 @@ def c2b_spooled_store(spool_id: str, record: dict) -> tuple[C2BConfirmation, boo
     """The row for a spooled confirmation: (row, True) when stored now, (existing row, False) when it already
     was (the spool id is unique, so a file replayed twice is stored once). Raises OperationalError while the
     database is still down."""
-    try:
-        with transaction.atomic():
-            delivery = C2BConfirmation.objects.create(
-                spool_id=spool_id,
-                kind=Kind.CONFIRMATION,
-                body=str(record.get("body") or ""),
-                headers=record.get("headers") or {},
-                source_ip=record.get("source_ip") or None,
-            )
-            received_at = datetime.datetime.fromisoformat(record["received_at"])
-            # received_at is auto_now_add: the time Daraja delivered it is set afterwards.
-            C2BConfirmation.objects.filter(pk=delivery.pk).update(received_at=received_at)
-            delivery.received_at = received_at
-            audit_log(
-                action=AuditLog.Action.SECURITY_EVENT,
-                target=delivery,
-                data={"event": "c2b_recovered_from_spool", "c2b": delivery.pk, "spool_id": spool_id},
-            )
-    except IntegrityError:
-        existing = C2BConfirmation.objects.filter(spool_id=spool_id).first()
-        if existing is None:
-            raise
-        return existing, False
-    return delivery, True
+    return spooled_row_store(
+        C2BConfirmation,
+        spool_id=spool_id,
+        record=record,
+        audit_event="c2b_recovered_from_spool",
+        audit_key="c2b",
+        kind=Kind.CONFIRMATION,
+        body=str(record.get("body") or ""),
+        headers=record.get("headers") or {},
+        source_ip=record.get("source_ip") or None,
+    )
 
 
 def c2b_process_safely(delivery: C2BConfirmation) -> str:

@@ -47,6 +47,7 @@ from notifications.services import notify_member
 
 from .c2b import SPOOL_C2B, c2b_backlog_process, c2b_process_safely, c2b_spooled_store
 from .models import MpesaCallback, Payment
+from .spooled import spool_open, spooled_row_store
 from .transitions import Confirmation, MpesaReceiptAlreadyUsed, mpesa_receipt_refuse_reuse, payment_transition
 
 logger = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ def _push_answer_spool(payment: Payment, answer: dict) -> None:
         "sent_at": answer["sent_at"].isoformat(),
     }
     try:
-        spool_id = _callback_spool().put(record)
+        spool_id = spool_open().put(record)
     except Exception:
         # Nothing more can be done here; the callback (matched by the URL token) still completes it.
         logger.critical(
@@ -704,16 +705,12 @@ SPOOL_PUSH_ANSWER = "push_answer"
 STORED_CALLBACK_RETRY_SECONDS = 30
 
 
-def _callback_spool() -> Spool:
-    return Spool(settings.MPESA_CALLBACK_SPOOL_DIR, max_entries=settings.MPESA_CALLBACK_SPOOL_MAX_ENTRIES)
-
-
 def callback_spool(*, token: str, body: bytes, headers: dict, source_ip: str | None) -> str:
     """Keep a delivery that could not be stored durably on local disk; returns its spool id.
 
     Raises (OSError, core.spool.SpoolFull) when it could not be kept: then it must not be answered "Accepted".
     """
-    return _callback_spool().put(
+    return spool_open().put(
         {
             "kind": SPOOL_CALLBACK,
             "token": token[:64],
@@ -738,7 +735,7 @@ class SpoolReplaySummary:
 def callback_spool_replay(*, limit: int = 1000) -> SpoolReplaySummary:
     """Move what the spool holds into the database, oldest first, and apply it. Safe to run anywhere, any
     number of times, concurrently: a file is stored once (unique spool id) and applied once."""
-    spool = _callback_spool()
+    spool = spool_open()
     summary = SpoolReplaySummary()
     entries = spool.entries()
     for index, entry in enumerate(entries[:limit]):
@@ -799,35 +796,17 @@ def _spool_quarantine(spool: Spool, entry, reason: str, summary: SpoolReplaySumm
 
 def _spooled_callback_store(spool_id: str, record: dict) -> tuple[MpesaCallback, bool]:
     """The row for a spooled delivery: (row, True) when stored now, (existing row, False) when it already was."""
-    try:
-        with transaction.atomic():
-            callback = MpesaCallback.objects.create(
-                spool_id=spool_id,
-                url_token=str(record.get("token") or "")[:64],
-                body=str(record.get("body") or ""),
-                headers=record.get("headers") or {},
-                source_ip=record.get("source_ip") or None,
-            )
-            received_at = datetime.datetime.fromisoformat(record["received_at"])
-            # received_at is auto_now_add: the time Daraja delivered it is set afterwards.
-            MpesaCallback.objects.filter(pk=callback.pk).update(received_at=received_at)
-            callback.received_at = received_at
-            audit_log(
-                action=AuditLog.Action.SECURITY_EVENT,
-                target=callback,
-                data={
-                    "event": "callback_recovered_from_spool",
-                    "callback": callback.pk,
-                    "spool_id": spool_id,
-                    "received_at": record["received_at"],
-                },
-            )
-    except IntegrityError:
-        existing = MpesaCallback.objects.filter(spool_id=spool_id).first()
-        if existing is None:
-            raise
-        return existing, False
-    return callback, True
+    return spooled_row_store(
+        MpesaCallback,
+        spool_id=spool_id,
+        record=record,
+        audit_event="callback_recovered_from_spool",
+        audit_key="callback",
+        url_token=str(record.get("token") or "")[:64],
+        body=str(record.get("body") or ""),
+        headers=record.get("headers") or {},
+        source_ip=record.get("source_ip") or None,
+    )
 
 
 def _spooled_push_answer_save(record: dict) -> bool:
@@ -966,7 +945,7 @@ def reconcile_stale_payments(
 
 def _spooled_callback_tokens() -> set[str]:
     """URL tokens of the callbacks still in the spool (not yet replayed): their payments are not timed out."""
-    spool = _callback_spool()
+    spool = spool_open()
     tokens = set()
     for entry in spool.entries():
         try:
